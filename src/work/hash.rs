@@ -1,0 +1,1 @@
+//! sha256d, merkle root and the 80-byte block header.
