@@ -1,0 +1,1 @@
+//! A pool job and the extranonce mapping.
