@@ -1,1 +1,203 @@
-//! TODO
+//! Bounded connection I/O: a line reader with a fixed buffer and an outbox with a byte cap.
+//!
+//! Invariants: a reader never holds more than its capacity (a longer line is an error that
+//! closes the connection); an outbox never holds more than its cap (overflow marks it closed,
+//! so a peer that stops reading is dropped instead of growing memory).
+
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::cell::{Cell, RefCell};
+use std::fmt;
+
+/// Why reading a line stopped.
+#[derive(Debug)]
+pub enum LineError {
+    /// A line longer than the buffer.
+    TooLong(usize),
+    Io(std::io::Error),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::TooLong(cap) => write!(f, "line longer than {cap} bytes"),
+            LineError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Reads `\n`-terminated lines into a fixed buffer. `\r` before `\n` is stripped.
+pub struct LineReader {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl LineReader {
+    pub fn new(capacity: usize) -> Self {
+        LineReader { buf: vec![0; capacity].into_boxed_slice(), start: 0, end: 0 }
+    }
+
+    /// Next line (without the terminator), `Ok(None)` at end of stream. Cancel-safe: bytes read
+    /// stay in the buffer if the future is dropped.
+    pub async fn next_line<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Option<&[u8]>, LineError> {
+        let range = loop {
+            if let Some(i) = self.buf[self.start..self.end].iter().position(|&b| b == b'\n') {
+                let (s, mut e) = (self.start, self.start + i);
+                self.start = e + 1;
+                if e > s && self.buf[e - 1] == b'\r' {
+                    e -= 1;
+                }
+                break s..e;
+            }
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buf.len() {
+                return Err(LineError::TooLong(self.buf.len()));
+            }
+            let n = r.read(&mut self.buf[self.end..]).await.map_err(LineError::Io)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.end += n;
+        };
+        Ok(Some(&self.buf[range]))
+    }
+
+    /// Bytes buffered but not yet returned as a line (a half line from a stalled peer).
+    pub fn pending(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+/// Outgoing bytes for one connection, filled synchronously by whoever has something to say and
+/// drained by that connection's writer loop.
+pub struct Outbox {
+    buf: RefCell<Vec<u8>>,
+    cap: usize,
+    closed: Cell<bool>,
+    wake_tx: smol::channel::Sender<()>,
+    wake_rx: smol::channel::Receiver<()>,
+    written: Cell<u64>,
+}
+
+impl Outbox {
+    pub fn new(cap: usize) -> Self {
+        let (wake_tx, wake_rx) = smol::channel::bounded(1);
+        Outbox {
+            buf: RefCell::new(Vec::new()),
+            cap,
+            closed: Cell::new(false),
+            wake_tx,
+            wake_rx,
+            written: Cell::new(0),
+        }
+    }
+
+    /// Append one or more lines with `f`. Returns false (and closes the outbox) if the cap is
+    /// exceeded; returns false without writing if it is already closed.
+    pub fn push(&self, f: impl FnOnce(&mut Vec<u8>)) -> bool {
+        if self.closed.get() {
+            return false;
+        }
+        let mut b = self.buf.borrow_mut();
+        f(&mut b);
+        if b.len() > self.cap {
+            b.clear();
+            drop(b);
+            self.close();
+            return false;
+        }
+        drop(b);
+        let _ = self.wake_tx.try_send(());
+        true
+    }
+
+    /// Stop the connection: the writer loop returns, which ends the connection task.
+    pub fn close(&self) {
+        self.closed.set(true);
+        let _ = self.wake_tx.try_send(());
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Total bytes handed to the socket.
+    pub fn bytes_written(&self) -> u64 {
+        self.written.get()
+    }
+
+    /// Drain into `w` until closed or a write fails. Returns why it stopped.
+    pub async fn run_writer<W: AsyncWrite + Unpin>(&self, w: &mut W) -> std::io::Result<()> {
+        let mut spare = Vec::new();
+        loop {
+            if self.closed.get() {
+                // Flush what was queued before the close (e.g. a final error line).
+                let last = std::mem::take(&mut *self.buf.borrow_mut());
+                let _ = w.write_all(&last).await;
+                let _ = w.flush().await;
+                return Ok(());
+            }
+            if self.buf.borrow().is_empty() {
+                if self.wake_rx.recv().await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            std::mem::swap(&mut spare, &mut *self.buf.borrow_mut());
+            w.write_all(&spare).await?;
+            self.written.set(self.written.get() + spare.len() as u64);
+            spare.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_line_reader_splits_and_strips_cr() {
+        smol::block_on(async {
+            let mut src: &[u8] = b"one\r\ntwo\nthr";
+            let mut r = LineReader::new(16);
+            assert_eq!(r.next_line(&mut src).await.unwrap(), Some(&b"one"[..]));
+            assert_eq!(r.next_line(&mut src).await.unwrap(), Some(&b"two"[..]));
+            assert_eq!(r.next_line(&mut src).await.unwrap(), None);
+            assert_eq!(r.pending(), 3);
+        });
+    }
+
+    #[test]
+    fn test_line_reader_too_long_line_is_error() {
+        smol::block_on(async {
+            let mut src: &[u8] = b"0123456789abcdefXYZ\n";
+            let mut r = LineReader::new(16);
+            assert!(matches!(r.next_line(&mut src).await, Err(LineError::TooLong(16))));
+        });
+    }
+
+    #[test]
+    fn test_outbox_overflow_closes() {
+        let o = Outbox::new(8);
+        assert!(o.push(|b| b.extend_from_slice(b"1234")));
+        assert!(!o.push(|b| b.extend_from_slice(b"56789")));
+        assert!(o.is_closed());
+        assert!(!o.push(|b| b.push(b'x')));
+    }
+
+    #[test]
+    fn test_outbox_writer_drains_then_stops_on_close() {
+        smol::block_on(async {
+            let o = Outbox::new(64);
+            o.push(|b| b.extend_from_slice(b"hello\n"));
+            o.close();
+            let mut sink = Vec::new();
+            o.run_writer(&mut sink).await.unwrap();
+            assert_eq!(sink, b"hello\n");
+        });
+    }
+}
