@@ -1,1 +1,287 @@
-//! A pool job and the extranonce mapping.
+//! A pool's job as received, and the extranonce mapping onto miners.
+//!
+//! hashmux gives every miner its own constant extranonce1, a [`TAG_SIZE`]-byte tag, and an
+//! extranonce2 size M. For a pool with extranonce1 `E1` and extranonce2 size `N`:
+//! - to the miner: `coinb1' = coinb1 ‖ E1`, `coinb2' = zeros(N − TAG_SIZE − M) ‖ coinb2`;
+//! - to the pool: `E2 = tag ‖ E2_miner ‖ zeros(N − TAG_SIZE − M)`.
+//!
+//! The bytes are exactly the pool's coinbase, so a miner's share is the pool's share, and
+//! moving a miner to another pool is only a new job. A [`Job`] is immutable once built; it
+//! remembers its pool, that pool's connection generation and block epoch, so a late share can
+//! be routed to the pool that issued it and judged stale only when that pool moved on.
+
+use super::hash;
+use super::Difficulty;
+use crate::stratum::{self, Notify};
+use std::cell::RefCell;
+use std::fmt;
+
+/// Bytes of extranonce space each miner's tag takes.
+pub const TAG_SIZE: usize = 2;
+/// Smallest and largest miner extranonce2 size we hand out (cgminer needs ≥ 2; Avalon rolls ≤ 4).
+pub const MIN_MINER_E2: usize = 2;
+pub const MAX_MINER_E2: usize = 4;
+/// Longest pool job id we keep.
+pub const MAX_JOB_ID: usize = 64;
+/// Most merkle branches (Avalon firmware takes ≤ 30).
+pub const MAX_BRANCHES: usize = 32;
+/// Longest pool extranonce1.
+pub const MAX_E1: usize = 32;
+/// Largest coinb1/coinb2 each (a real coinbase stays below ~6 KB).
+pub const MAX_COINB: usize = 16 * 1024;
+
+/// Why a pool's notify could not become a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobError {
+    JobIdTooLong,
+    BadPrevhash,
+    BadCoinbase,
+    BadBranch,
+    TooManyBranches,
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JobError::JobIdTooLong => "job id longer than 64 characters",
+            JobError::BadPrevhash => "prevhash is not 64 hex digits",
+            JobError::BadCoinbase => "coinbase part is not hex or is too large",
+            JobError::BadBranch => "merkle branch is not 64 hex digits",
+            JobError::TooManyBranches => "more than 32 merkle branches",
+        })
+    }
+}
+
+/// Where a job came from and the pool state it was issued under.
+#[derive(Clone, Debug)]
+pub struct JobOrigin {
+    pub pool: usize,
+    /// Pool connection generation: a share is only submittable on the same connection.
+    pub conn_gen: u32,
+    /// Pool block epoch: bumped on every clean job; an older epoch means stale.
+    pub epoch: u32,
+    pub extranonce1: heapless::Vec<u8, MAX_E1>,
+    pub extranonce2_size: usize,
+    pub difficulty: Difficulty,
+}
+
+/// One pool job, immutable, shared by every miner working on it.
+pub struct Job {
+    pub origin: JobOrigin,
+    pub id: heapless::String<MAX_JOB_ID>,
+    pub prevhash: [u8; 32],
+    pub coinb1: Box<[u8]>,
+    pub coinb2: Box<[u8]>,
+    pub branches: heapless::Vec<[u8; 32], MAX_BRANCHES>,
+    pub version: u32,
+    pub nbits: u32,
+    pub ntime: u32,
+    pub clean: bool,
+    /// Rendered notify bodies, one per miner extranonce2 size, built on first use.
+    bodies: RefCell<[Option<std::rc::Rc<[u8]>>; MAX_MINER_E2 + 1]>,
+}
+
+/// The full share a miner found, in the job's terms.
+#[derive(Clone, Copy, Debug)]
+pub struct ShareInput<'a> {
+    pub tag: &'a [u8],
+    pub miner_extranonce2: &'a [u8],
+    pub ntime: u32,
+    pub nonce: u32,
+    /// The header version after rolling.
+    pub version: u32,
+}
+
+impl Job {
+    pub fn from_notify(n: &Notify<'_>, origin: JobOrigin) -> Result<Job, JobError> {
+        let id = heapless::String::try_from(n.job_id).map_err(|_| JobError::JobIdTooLong)?;
+        let mut prevhash = [0u8; 32];
+        if stratum::hex_decode(n.prevhash, &mut prevhash) != Some(32) {
+            return Err(JobError::BadPrevhash);
+        }
+        let mut branches = heapless::Vec::new();
+        for b in n.branches.items() {
+            let mut h = [0u8; 32];
+            let s = b.as_str().ok_or(JobError::BadBranch)?;
+            if stratum::hex_decode(s, &mut h) != Some(32) {
+                return Err(JobError::BadBranch);
+            }
+            branches.push(h).map_err(|_| JobError::TooManyBranches)?;
+        }
+        Ok(Job {
+            origin,
+            id,
+            prevhash,
+            coinb1: decode_coinb(n.coinb1)?,
+            coinb2: decode_coinb(n.coinb2)?,
+            branches,
+            version: n.version,
+            nbits: n.nbits,
+            ntime: n.ntime,
+            clean: n.clean,
+            bodies: RefCell::new(Default::default()),
+        })
+    }
+
+    /// Does a miner with this extranonce2 size fit into the pool's extranonce2 space?
+    pub fn fits(&self, miner_e2: usize) -> bool {
+        fits(self.origin.extranonce2_size, miner_e2)
+    }
+
+    /// Zero bytes appended after the miner's extranonce2 to fill the pool's.
+    fn padding(&self, miner_e2: usize) -> usize {
+        self.origin.extranonce2_size - TAG_SIZE - miner_e2
+    }
+
+    /// The middle of a `mining.notify` for miners with extranonce2 size `miner_e2`:
+    /// `"prevhash","coinb1'","coinb2'",[branches],"version","nbits","ntime",`.
+    /// Precondition: `self.fits(miner_e2)`.
+    pub fn notify_body(&self, miner_e2: usize) -> std::rc::Rc<[u8]> {
+        if let Some(b) = &self.bodies.borrow()[miner_e2] {
+            return b.clone();
+        }
+        let mut out = Vec::with_capacity(2 * (self.coinb1.len() + self.coinb2.len()) + 80 * self.branches.len() + 200);
+        out.push(b'"');
+        stratum::hex_push(&mut out, &self.prevhash);
+        out.extend_from_slice(b"\",\"");
+        stratum::hex_push(&mut out, &self.coinb1);
+        stratum::hex_push(&mut out, &self.origin.extranonce1);
+        out.extend_from_slice(b"\",\"");
+        for _ in 0..self.padding(miner_e2) {
+            out.extend_from_slice(b"00");
+        }
+        stratum::hex_push(&mut out, &self.coinb2);
+        out.extend_from_slice(b"\",[");
+        for (i, b) in self.branches.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            stratum::hex_push(&mut out, b);
+            out.push(b'"');
+        }
+        use std::io::Write;
+        let _ = write!(out, "],\"{:08x}\",\"{:08x}\",\"{:08x}\",", self.version, self.nbits, self.ntime);
+        let body: std::rc::Rc<[u8]> = out.into();
+        self.bodies.borrow_mut()[miner_e2] = Some(body.clone());
+        body
+    }
+
+    /// The extranonce2 the pool sees for a miner's share.
+    pub fn pool_extranonce2(&self, tag: &[u8], miner_e2: &[u8]) -> heapless::Vec<u8, 32> {
+        let mut e2 = heapless::Vec::new();
+        let _ = e2.extend_from_slice(tag);
+        let _ = e2.extend_from_slice(miner_e2);
+        for _ in 0..self.padding(miner_e2.len()) {
+            let _ = e2.push(0);
+        }
+        e2
+    }
+
+    /// sha256d of the 80-byte header the share describes.
+    pub fn share_hash(&self, s: &ShareInput<'_>) -> [u8; 32] {
+        let pad = [0u8; 32];
+        let pad = &pad[..self.padding(s.miner_extranonce2.len())];
+        let cb = hash::sha256d_parts(&[&self.coinb1, &self.origin.extranonce1, s.tag, s.miner_extranonce2, pad, &self.coinb2]);
+        let root = hash::merkle_root(&cb, &self.branches);
+        hash::sha256d(&hash::header(s.version, &self.prevhash, &root, s.ntime, self.nbits, s.nonce))
+    }
+}
+
+/// Does a miner extranonce2 of `miner_e2` bytes fit a pool extranonce2 of `pool_e2` bytes?
+pub fn fits(pool_e2: usize, miner_e2: usize) -> bool {
+    pool_e2 >= TAG_SIZE + miner_e2 && pool_e2 <= 32
+}
+
+/// The miner extranonce2 size to hand out given the smallest pool extranonce2 size known.
+/// `None` if even the minimum does not fit.
+pub fn miner_e2_size(smallest_pool_e2: usize) -> Option<usize> {
+    let m = smallest_pool_e2.checked_sub(TAG_SIZE)?.min(MAX_MINER_E2);
+    (m >= MIN_MINER_E2).then_some(m)
+}
+
+fn decode_coinb(hex: &str) -> Result<Box<[u8]>, JobError> {
+    if hex.len() > 2 * MAX_COINB {
+        return Err(JobError::BadCoinbase);
+    }
+    let mut v = vec![0u8; hex.len() / 2];
+    match stratum::hex_decode(hex, &mut v) {
+        Some(_) => Ok(v.into_boxed_slice()),
+        None => Err(JobError::BadCoinbase),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stratum::msg::{envelope, PoolMessage};
+
+    fn job(e1: &[u8], e2_size: usize) -> Job {
+        let line = br#"{"id":null,"method":"mining.notify","params":["j1","00000000000000000000000000000000000000000000000000000000000000ff","01020304","0506",["1111111111111111111111111111111111111111111111111111111111111111"],"20000000","1d00ffff","65000000",false]}"#;
+        let env = envelope(line).unwrap();
+        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else { panic!() };
+        let origin = JobOrigin {
+            pool: 0,
+            conn_gen: 1,
+            epoch: 1,
+            extranonce1: heapless::Vec::from_slice(e1).unwrap(),
+            extranonce2_size: e2_size,
+            difficulty: Difficulty::ONE,
+        };
+        Job::from_notify(&n, origin).unwrap()
+    }
+
+    #[test]
+    fn test_miner_e2_size_choice() {
+        assert_eq!(miner_e2_size(8), Some(4));
+        assert_eq!(miner_e2_size(4), Some(2));
+        assert_eq!(miner_e2_size(5), Some(3));
+        assert_eq!(miner_e2_size(3), None);
+    }
+
+    #[test]
+    fn test_notify_body_moves_e1_into_coinb1_and_pads_coinb2() {
+        let j = job(&[0xaa, 0xbb], 8);
+        let body = j.notify_body(4);
+        let text = core::str::from_utf8(&body).unwrap();
+        assert!(text.contains("\"01020304aabb\""), "{text}");
+        assert!(text.contains("\"00000506\""), "{text}");
+        assert!(text.ends_with("\"20000000\",\"1d00ffff\",\"65000000\","));
+    }
+
+    #[test]
+    fn test_pool_extranonce2_is_tag_e2_padding() {
+        let j = job(&[0xaa], 8);
+        assert_eq!(&j.pool_extranonce2(&[0, 7], &[1, 2, 3])[..], &[0, 7, 1, 2, 3, 0, 0, 0]);
+    }
+
+    #[test]
+    fn test_share_hash_equals_pool_view_of_coinbase() {
+        // The miner's coinbase (coinb1' ‖ tag ‖ E2_miner ‖ coinb2') must equal the pool's
+        // (coinb1 ‖ E1 ‖ E2_pool ‖ coinb2), so the hashes agree.
+        let j = job(&[0xaa, 0xbb, 0xcc, 0xdd], 8);
+        let tag = [0x00, 0x05];
+        let e2 = [9, 8, 7];
+        let h = j.share_hash(&ShareInput { tag: &tag, miner_extranonce2: &e2, ntime: 1, nonce: 2, version: 0x2000_0000 });
+        let pool_e2 = j.pool_extranonce2(&tag, &e2);
+        let cb = hash::sha256d_parts(&[&[1, 2, 3, 4], &[0xaa, 0xbb, 0xcc, 0xdd], &pool_e2, &[5, 6]]);
+        let root = hash::merkle_root(&cb, &j.branches);
+        assert_eq!(h, hash::sha256d(&hash::header(0x2000_0000, &j.prevhash, &root, 1, 0x1d00ffff, 2)));
+    }
+
+    #[test]
+    fn test_from_notify_rejects_bad_prevhash() {
+        let line = br#"{"id":null,"method":"mining.notify","params":["j1","zz","01","02",[],"20000000","1d00ffff","65000000",false]}"#;
+        let env = envelope(line).unwrap();
+        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else { panic!() };
+        let origin = JobOrigin {
+            pool: 0,
+            conn_gen: 1,
+            epoch: 1,
+            extranonce1: heapless::Vec::new(),
+            extranonce2_size: 8,
+            difficulty: Difficulty::ONE,
+        };
+        assert_eq!(Job::from_notify(&n, origin).err(), Some(JobError::BadPrevhash));
+    }
+}
