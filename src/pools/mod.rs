@@ -1,1 +1,231 @@
-//! TODO
+//! Upstream pools: one connection per configured pool, shared by all miners.
+//!
+//! [`Pool`] owns a pool's connection state ([`PoolState`], one enum, transitions in
+//! [`Pool::on`]), its extranonce space, difficulty, version mask, current job, the submits
+//! awaiting an answer, and its counters. The connection itself runs in [`upstream`].
+//!
+//! Invariants: `conn_gen` increases on every new connection and every job carries the
+//! generation it came from; `epoch` increases on every clean job (new block); a forwarded
+//! share is counted exactly once as accepted, rejected or lost.
+
+pub mod backoff;
+pub mod upstream;
+
+use crate::config::PoolConfig;
+use crate::io::Outbox;
+use crate::stats::{RejectReasons, ShareCounters};
+use crate::work::job::Job;
+use crate::work::Difficulty;
+use std::rc::Rc;
+
+/// Submits in flight per pool; older unanswered ones are counted lost when overwritten.
+pub const INFLIGHT: usize = 512;
+/// First request id used for submits (smaller ids are the handshake).
+pub const FIRST_SUBMIT_ID: u64 = 100;
+/// Version mask asked of pools (BIP320 general-purpose bits).
+pub const WANTED_VERSION_MASK: u32 = 0x1fff_e000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolState {
+    /// Opening TCP (includes DNS).
+    Connecting,
+    /// Connected; configure/subscribe/authorize sent, not all answered or no job yet.
+    Handshake,
+    /// Authorized and has a job from this connection: can take miners.
+    Live,
+    /// Connection lost or refused; retry at `retry_at_ms`.
+    Down { retry_at_ms: u64 },
+}
+
+/// What happened to a pool connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolEvent {
+    Connecting,
+    Connected,
+    /// Authorized and a job is present.
+    Ready,
+    Lost { retry_at_ms: u64 },
+}
+
+/// One submit waiting for the pool's answer.
+#[derive(Clone, Copy, Debug)]
+pub struct InFlight {
+    pub id: u64,
+    pub miner: u32,
+    pub difficulty: Difficulty,
+    pub sent_ms: u64,
+}
+
+pub struct Pool {
+    pub idx: usize,
+    pub cfg: PoolConfig,
+    pub state: PoolState,
+    pub conn_gen: u32,
+    pub epoch: u32,
+    pub extranonce1: heapless::Vec<u8, 32>,
+    /// Pool extranonce2 size on the current connection (0 before subscribe).
+    pub extranonce2_size: usize,
+    /// Last extranonce2 size ever seen (sizes miners before the pool is up again).
+    pub known_e2_size: Option<usize>,
+    /// Mask the pool allows; `None` if it does not do version rolling.
+    pub version_mask: Option<u32>,
+    pub difficulty: Difficulty,
+    pub authorized: bool,
+    pub job: Option<Rc<Job>>,
+    pub last_job_ms: u64,
+    pub state_since_ms: u64,
+    pub out: Option<Rc<Outbox>>,
+    pub next_id: u64,
+    inflight: Box<[Option<InFlight>]>,
+    pub failures: u32,
+    pub last_error: heapless::String<96>,
+    pub shares: ShareCounters,
+    pub rejects: RejectReasons,
+    pub connects: u64,
+    /// Round-trip of the last answered submit.
+    pub last_rtt_ms: u64,
+}
+
+impl Pool {
+    pub fn new(idx: usize, cfg: PoolConfig) -> Pool {
+        Pool {
+            idx,
+            cfg,
+            state: PoolState::Connecting,
+            conn_gen: 0,
+            epoch: 0,
+            extranonce1: heapless::Vec::new(),
+            extranonce2_size: 0,
+            known_e2_size: None,
+            version_mask: None,
+            difficulty: Difficulty::ONE,
+            authorized: false,
+            job: None,
+            last_job_ms: 0,
+            state_since_ms: 0,
+            out: None,
+            next_id: FIRST_SUBMIT_ID,
+            inflight: vec![None; INFLIGHT].into_boxed_slice(),
+            failures: 0,
+            last_error: heapless::String::new(),
+            shares: ShareCounters::default(),
+            rejects: RejectReasons::default(),
+            connects: 0,
+            last_rtt_ms: 0,
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.state == PoolState::Live
+    }
+
+    /// Apply an event; the one place where the state changes. Returns true if it changed.
+    pub fn on(&mut self, ev: PoolEvent, now_ms: u64) -> bool {
+        let next = match (self.state, ev) {
+            (_, PoolEvent::Connecting) => PoolState::Connecting,
+            (PoolState::Connecting, PoolEvent::Connected) => PoolState::Handshake,
+            (PoolState::Handshake, PoolEvent::Ready) => PoolState::Live,
+            (PoolState::Live, PoolEvent::Ready) => PoolState::Live,
+            (_, PoolEvent::Lost { retry_at_ms }) => PoolState::Down { retry_at_ms },
+            (s, e) => {
+                log::debug!("pool {}: ignoring {e:?} in {s:?}", self.cfg.name);
+                s
+            }
+        };
+        if std::mem::discriminant(&next) == std::mem::discriminant(&self.state) {
+            self.state = next;
+            return false;
+        }
+        log::info!("pool {}: {} -> {}", self.cfg.name, state_name(self.state), state_name(next));
+        self.state = next;
+        self.state_since_ms = now_ms;
+        true
+    }
+
+    /// Remember a submit; returns one that had to be dropped unanswered to make room.
+    pub fn track(&mut self, f: InFlight) -> Option<InFlight> {
+        let slot = &mut self.inflight[(f.id % INFLIGHT as u64) as usize];
+        slot.replace(f)
+    }
+
+    /// The submit with this id, if still awaiting an answer.
+    pub fn answer(&mut self, id: u64) -> Option<InFlight> {
+        let slot = &mut self.inflight[(id % INFLIGHT as u64) as usize];
+        match slot {
+            Some(f) if f.id == id => slot.take(),
+            _ => None,
+        }
+    }
+
+    /// Every submit still awaiting an answer (on connection loss: they are lost).
+    pub fn drain_inflight(&mut self) -> impl Iterator<Item = InFlight> + '_ {
+        self.inflight.iter_mut().filter_map(|s| s.take())
+    }
+
+    pub fn inflight_count(&self) -> usize {
+        self.inflight.iter().filter(|s| s.is_some()).count()
+    }
+
+    pub fn set_error(&mut self, e: &str) {
+        self.last_error.clear();
+        let _ = self.last_error.push_str(crate::stats::truncate(e, 96));
+    }
+}
+
+pub fn state_name(s: PoolState) -> &'static str {
+    match s {
+        PoolState::Connecting => "connecting",
+        PoolState::Handshake => "handshake",
+        PoolState::Live => "live",
+        PoolState::Down { .. } => "down",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> Pool {
+        let cfg = crate::config::parse(br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}]}"#).unwrap();
+        Pool::new(0, cfg.pools[0].clone())
+    }
+
+    #[test]
+    fn test_connecting_connected_ready_goes_live() {
+        let mut p = pool();
+        assert!(p.on(PoolEvent::Connected, 1));
+        assert_eq!(p.state, PoolState::Handshake);
+        assert!(p.on(PoolEvent::Ready, 2));
+        assert!(p.is_live());
+        assert!(!p.on(PoolEvent::Ready, 3), "already live");
+    }
+
+    #[test]
+    fn test_connecting_ready_is_ignored() {
+        let mut p = pool();
+        assert!(!p.on(PoolEvent::Ready, 1));
+        assert_eq!(p.state, PoolState::Connecting);
+    }
+
+    #[test]
+    fn test_live_lost_goes_down() {
+        let mut p = pool();
+        p.on(PoolEvent::Connected, 1);
+        p.on(PoolEvent::Ready, 2);
+        assert!(p.on(PoolEvent::Lost { retry_at_ms: 50 }, 3));
+        assert_eq!(p.state, PoolState::Down { retry_at_ms: 50 });
+    }
+
+    #[test]
+    fn test_inflight_answer_once_and_overwrite_reports_lost() {
+        let mut p = pool();
+        let f = |id| InFlight { id, miner: 1, difficulty: Difficulty::ONE, sent_ms: 0 };
+        assert!(p.track(f(100)).is_none());
+        assert_eq!(p.answer(100).map(|x| x.id), Some(100));
+        assert!(p.answer(100).is_none(), "answered once");
+        p.track(f(101));
+        let dropped = p.track(f(101 + INFLIGHT as u64));
+        assert_eq!(dropped.map(|x| x.id), Some(101));
+        assert_eq!(p.drain_inflight().count(), 1);
+    }
+}
