@@ -1,1 +1,305 @@
-//! TODO
+//! Downstream miners: SV1 sessions on the listen socket.
+//!
+//! [`Miner`] is one connected miner: its constant identity (tag, extranonce2 size, version
+//! mask), its [`MinerState`], the jobs recently sent to it ([`JobRing`]), duplicate detection,
+//! vardiff, and counters. [`session`] turns its lines into actions; [`listener`] accepts
+//! connections and enforces the caps.
+//!
+//! Invariants: a miner's tag and extranonce2 size never change while it is connected; job
+//! ids in its ring have pairwise distinct CRC16; it is only sent jobs in `Working`.
+
+pub mod listener;
+pub mod session;
+pub mod vardiff;
+
+use crate::io::Outbox;
+use crate::stats::ShareCounters;
+use crate::work::job::{Job, TAG_SIZE};
+use crate::work::Difficulty;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use vardiff::Vardiff;
+
+/// Jobs remembered per miner (Avalon keeps 3; cgminer more). Shares for older ids are stale.
+pub const JOB_RING: usize = 8;
+/// Recent share hashes remembered per miner for duplicate detection.
+pub const DUP_RING: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinerState {
+    Connected,
+    Subscribed,
+    /// Authorized before subscribing (allowed; some firmwares do it).
+    Authorized,
+    /// Subscribed and authorized: receives jobs.
+    Working,
+}
+
+/// What a session event does to the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinerEvent {
+    Subscribe,
+    Authorize,
+}
+
+/// A job as sent to one miner.
+#[derive(Clone)]
+pub struct SentJob {
+    pub id: u32,
+    pub crc: u16,
+    pub job: Rc<Job>,
+    /// Local difficulty in force for this job.
+    pub difficulty: Difficulty,
+}
+
+/// The last [`JOB_RING`] jobs sent to a miner.
+#[derive(Default)]
+pub struct JobRing {
+    slots: [Option<SentJob>; JOB_RING],
+    next: usize,
+}
+
+impl JobRing {
+    pub fn push(&mut self, j: SentJob) {
+        self.slots[self.next] = Some(j);
+        self.next = (self.next + 1) % JOB_RING;
+    }
+
+    pub fn find(&self, id: u32) -> Option<&SentJob> {
+        self.slots.iter().flatten().find(|j| j.id == id)
+    }
+
+    pub fn has_crc(&self, crc: u16) -> bool {
+        self.slots.iter().flatten().any(|j| j.crc == crc)
+    }
+
+    /// The most recently sent job.
+    pub fn latest(&self) -> Option<&SentJob> {
+        self.slots[(self.next + JOB_RING - 1) % JOB_RING].as_ref()
+    }
+
+    pub fn clear(&mut self) {
+        self.slots = Default::default();
+    }
+}
+
+/// Recent share hashes (first 8 bytes), to refuse resubmitted shares.
+pub struct DupRing {
+    hashes: [u64; DUP_RING],
+    next: usize,
+}
+
+impl Default for DupRing {
+    fn default() -> Self {
+        DupRing { hashes: [0; DUP_RING], next: 0 }
+    }
+}
+
+impl DupRing {
+    /// Insert; false if it was already there.
+    pub fn insert(&mut self, hash: &[u8; 32]) -> bool {
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&hash[..8]);
+        let k = u64::from_le_bytes(k) | 1; // never 0, so empty slots never match
+        if self.hashes.contains(&k) {
+            return false;
+        }
+        self.hashes[self.next] = k;
+        self.next = (self.next + 1) % DUP_RING;
+        true
+    }
+}
+
+pub struct Miner {
+    /// Connection id, unique for the life of the process.
+    pub id: u32,
+    pub tag: [u8; TAG_SIZE],
+    pub addr: SocketAddr,
+    pub state: MinerState,
+    /// Extranonce2 size handed out at subscribe (0 before).
+    pub e2_size: usize,
+    pub version_mask: Option<u32>,
+    pub worker: heapless::String<64>,
+    pub agent: heapless::String<64>,
+    pub out: Rc<Outbox>,
+    /// Pool this miner works for now.
+    pub pool: Option<usize>,
+    pub jobs: JobRing,
+    next_job_id: u32,
+    /// Last difficulty sent with `mining.set_difficulty`.
+    pub sent_difficulty: Option<Difficulty>,
+    pub vardiff: Vardiff,
+    pub dups: DupRing,
+    pub connected_ms: u64,
+    pub last_rx_ms: u64,
+    pub last_tx_ms: u64,
+    pub last_share_ms: u64,
+    pub shares: ShareCounters,
+    pub switches: u64,
+    pub bytes_in: u64,
+}
+
+impl Miner {
+    pub fn new(id: u32, tag: [u8; TAG_SIZE], addr: SocketAddr, out: Rc<Outbox>, vardiff: Vardiff, now_ms: u64) -> Miner {
+        Miner {
+            id,
+            tag,
+            addr,
+            state: MinerState::Connected,
+            e2_size: 0,
+            version_mask: None,
+            worker: heapless::String::new(),
+            agent: heapless::String::new(),
+            out,
+            pool: None,
+            jobs: JobRing::default(),
+            // Spread ids between miners; they only need to be distinct per miner.
+            next_job_id: id.wrapping_mul(0x101) & 0xffff,
+            sent_difficulty: None,
+            vardiff,
+            dups: DupRing::default(),
+            connected_ms: now_ms,
+            last_rx_ms: now_ms,
+            last_tx_ms: now_ms,
+            last_share_ms: 0,
+            shares: ShareCounters::default(),
+            switches: 0,
+            bytes_in: 0,
+        }
+    }
+
+    /// Apply an event; returns true if the state changed.
+    pub fn on(&mut self, ev: MinerEvent) -> bool {
+        let next = match (self.state, ev) {
+            (MinerState::Connected, MinerEvent::Subscribe) => MinerState::Subscribed,
+            (MinerState::Connected, MinerEvent::Authorize) => MinerState::Authorized,
+            (MinerState::Subscribed, MinerEvent::Authorize) => MinerState::Working,
+            (MinerState::Authorized, MinerEvent::Subscribe) => MinerState::Working,
+            (s, _) => s,
+        };
+        if next == self.state {
+            return false;
+        }
+        log::debug!("miner {} ({}): {:?} -> {:?}", self.id, self.addr, self.state, next);
+        self.state = next;
+        true
+    }
+
+    /// A fresh job id whose CRC16 differs from every job in the ring.
+    pub fn new_job_id(&mut self) -> (u32, u16) {
+        loop {
+            self.next_job_id = self.next_job_id.wrapping_add(1);
+            let id = self.next_job_id;
+            let mut buf = [0u8; 8];
+            let text = hex_id(id, &mut buf);
+            let crc = crate::stratum::crc16(text);
+            if !self.jobs.has_crc(crc) {
+                return (id, crc);
+            }
+        }
+    }
+
+    /// Display name for logs: worker name if known, else address.
+    pub fn label(&self) -> String {
+        if self.worker.is_empty() {
+            format!("#{} {}", self.id, self.addr)
+        } else {
+            format!("#{} {} ({})", self.id, self.worker, self.addr)
+        }
+    }
+}
+
+/// Lowercase hex of `id` without leading zeros, as sent in job ids.
+pub fn hex_id(id: u32, buf: &mut [u8; 8]) -> &[u8] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = (8 - (id.leading_zeros() / 4) as usize).max(1);
+    for i in 0..digits {
+        buf[digits - 1 - i] = DIGITS[((id >> (4 * i)) & 15) as usize];
+    }
+    &buf[..digits]
+}
+
+/// Parse a job id we issued.
+pub fn parse_job_id(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 8 {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn miner() -> Miner {
+        let v = Vardiff::new(Difficulty::ONE, Difficulty::ONE, Difficulty::ONE, 20, 0);
+        Miner::new(5, [0, 5], "127.0.0.1:1".parse().unwrap(), Rc::new(Outbox::new(1024)), v, 0)
+    }
+
+    #[test]
+    fn test_connected_subscribe_then_authorize_is_working() {
+        let mut m = miner();
+        assert!(m.on(MinerEvent::Subscribe));
+        assert!(m.on(MinerEvent::Authorize));
+        assert_eq!(m.state, MinerState::Working);
+        assert!(!m.on(MinerEvent::Authorize));
+    }
+
+    #[test]
+    fn test_connected_authorize_then_subscribe_is_working() {
+        let mut m = miner();
+        m.on(MinerEvent::Authorize);
+        m.on(MinerEvent::Subscribe);
+        assert_eq!(m.state, MinerState::Working);
+    }
+
+    #[test]
+    fn test_hex_id_round_trip() {
+        let mut b = [0u8; 8];
+        assert_eq!(hex_id(0, &mut b), b"0");
+        assert_eq!(hex_id(0x1a2b, &mut b), b"1a2b");
+        assert_eq!(parse_job_id("1a2b"), Some(0x1a2b));
+        assert_eq!(parse_job_id("xyz"), None);
+    }
+
+    #[test]
+    fn test_job_ids_have_distinct_crc16_in_ring() {
+        let mut m = miner();
+        let job = dummy_job();
+        let mut crcs = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let (id, crc) = m.new_job_id();
+            assert!(!m.jobs.has_crc(crc));
+            m.jobs.push(SentJob { id, crc, job: job.clone(), difficulty: Difficulty::ONE });
+            crcs.insert(crc);
+        }
+        let ring: Vec<u16> = m.jobs.slots.iter().flatten().map(|j| j.crc).collect();
+        let uniq: std::collections::HashSet<_> = ring.iter().collect();
+        assert_eq!(uniq.len(), JOB_RING);
+    }
+
+    #[test]
+    fn test_dup_ring_refuses_repeat() {
+        let mut d = DupRing::default();
+        let h = [7u8; 32];
+        assert!(d.insert(&h));
+        assert!(!d.insert(&h));
+        assert!(d.insert(&[8u8; 32]));
+    }
+
+    fn dummy_job() -> Rc<Job> {
+        use crate::stratum::msg::{envelope, PoolMessage};
+        let line = br#"{"id":null,"method":"mining.notify","params":["j","0000000000000000000000000000000000000000000000000000000000000000","","",[],"20000000","1d00ffff","65000000",false]}"#;
+        let env = envelope(line).unwrap();
+        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else { panic!() };
+        let origin = crate::work::job::JobOrigin {
+            pool: 0,
+            conn_gen: 0,
+            epoch: 0,
+            extranonce1: heapless::Vec::new(),
+            extranonce2_size: 8,
+            difficulty: Difficulty::ONE,
+        };
+        Rc::new(Job::from_notify(&n, origin).unwrap())
+    }
+}
