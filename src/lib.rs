@@ -12,6 +12,7 @@ pub mod io;
 pub mod miners;
 pub mod pools;
 pub mod proxy;
+pub mod runtime;
 pub mod split;
 pub mod stats;
 pub mod stratum;

@@ -1,1 +1,545 @@
-//! TODO
+//! The proxy: owns the pool and miner tables and runs everything on one `LocalExecutor`.
+//!
+//! All state lives in `RefCell`s reached through one `Rc<Proxy>`; no borrow is ever held
+//! across an `.await`. Cross-cutting actions live here: sending a job to a miner, moving
+//! miners between pools ([`Proxy::reassign`]), forwarding shares, counting verdicts, and the
+//! once-a-second housekeeping ([`Proxy::tick`]: keepalives, idle and silence timeouts, vardiff).
+
+use crate::config::Config;
+use crate::io::Outbox;
+use crate::miners::{Miner, MinerState};
+use crate::pools::{InFlight, Pool, PoolEvent, PoolState};
+use crate::split::{self, Candidate, MinerNeeds};
+use crate::stats::ShareCounters;
+use crate::stratum::emit;
+use crate::work::job::{Job, TAG_SIZE};
+use crate::work::Difficulty;
+use crate::{MAX_MINERS, MAX_POOLS};
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Something is sent to every miner at least this often (cgminer gives up after ~90 s).
+pub const KEEPALIVE_MS: u64 = 55_000;
+/// A pool connection that is not live this long after connecting is dropped.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 20_000;
+
+pub type MinerRef = Rc<RefCell<Miner>>;
+
+pub struct Proxy {
+    pub cfg: RefCell<Config>,
+    pub pools: heapless::Vec<RefCell<Pool>, MAX_POOLS>,
+    pub miners: RefCell<heapless::Vec<MinerRef, MAX_MINERS>>,
+    start: Instant,
+    next_miner_id: Cell<u32>,
+    next_tag: Cell<u16>,
+    /// Connections refused because the miner table was full.
+    pub refused: Cell<u64>,
+    /// Counters of miners that have disconnected (so totals survive them).
+    pub departed: RefCell<ShareCounters>,
+    pub stratum_addr: Cell<Option<SocketAddr>>,
+    pub http_addr: Cell<Option<SocketAddr>>,
+}
+
+impl Proxy {
+    pub fn new(cfg: Config) -> Rc<Proxy> {
+        let mut pools = heapless::Vec::new();
+        for (i, p) in cfg.pools.iter().enumerate() {
+            let _ = pools.push(RefCell::new(Pool::new(i, p.clone())));
+        }
+        Rc::new(Proxy {
+            cfg: RefCell::new(cfg),
+            pools,
+            miners: RefCell::new(heapless::Vec::new()),
+            start: Instant::now(),
+            next_miner_id: Cell::new(1),
+            next_tag: Cell::new(0),
+            refused: Cell::new(0),
+            departed: RefCell::new(ShareCounters::default()),
+            stratum_addr: Cell::new(None),
+            http_addr: Cell::new(None),
+        })
+    }
+
+    /// Milliseconds since the proxy started (monotonic).
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    // ----- miners table -------------------------------------------------------------------
+
+    /// Add a miner if there is room (`miners.max`); returns it, or None if the table is full.
+    pub fn add_miner(&self, addr: SocketAddr, out: Rc<Outbox>) -> Option<MinerRef> {
+        let cfg = self.cfg.borrow();
+        let mut miners = self.miners.borrow_mut();
+        if miners.len() >= cfg.miners.max.min(MAX_MINERS) {
+            self.refused.set(self.refused.get() + 1);
+            log::warn!("miner table full ({} miners): refusing {addr}", miners.len());
+            return None;
+        }
+        let tag = self.alloc_tag(&miners);
+        let id = self.next_miner_id.get();
+        self.next_miner_id.set(id.wrapping_add(1));
+        let now = self.now_ms();
+        let s = &cfg.miners;
+        let vd = crate::miners::vardiff::Vardiff::new(s.start_difficulty, s.min_difficulty, s.max_difficulty, s.shares_per_min, now);
+        let m = Rc::new(RefCell::new(Miner::new(id, tag, addr, out, vd, now)));
+        let _ = miners.push(m.clone());
+        log::info!("miner #{id} connected from {addr} (tag {:02x}{:02x}, {} miners)", tag[0], tag[1], miners.len());
+        Some(m)
+    }
+
+    /// Tags are handed out round-robin over the whole 16-bit space, skipping those in use, so
+    /// a tag is not reused soon after its miner left (its old work could still be in flight).
+    fn alloc_tag(&self, miners: &[MinerRef]) -> [u8; TAG_SIZE] {
+        loop {
+            let t = self.next_tag.get().wrapping_add(1);
+            self.next_tag.set(t);
+            let tag = t.to_be_bytes();
+            if !miners.iter().any(|m| m.borrow().tag == tag) {
+                return tag;
+            }
+        }
+    }
+
+    pub fn remove_miner(&self, id: u32, why: &str) {
+        let mut miners = self.miners.borrow_mut();
+        if let Some(i) = miners.iter().position(|m| m.borrow().id == id) {
+            let m = miners.swap_remove(i);
+            let m = m.borrow();
+            m.out.close();
+            let mut d = self.departed.borrow_mut();
+            add_counters(&mut d, &m.shares);
+            log::info!("miner {} disconnected: {why} ({} miners)", m.label(), miners.len());
+        }
+    }
+
+    /// Run `f` on a miner's counters if it is still connected and not borrowed.
+    fn credit_miner(&self, id: u32, f: impl FnOnce(&mut ShareCounters)) {
+        let miners = self.miners.borrow();
+        if let Some(m) = miners.iter().find(|m| m.borrow().id == id) {
+            if let Ok(mut m) = m.try_borrow_mut() {
+                f(&mut m.shares);
+            }
+        }
+    }
+
+    // ----- pool facts miners depend on ------------------------------------------------------
+
+    /// Smallest extranonce2 size among pools that have ever told us theirs.
+    pub fn smallest_pool_e2(&self) -> Option<usize> {
+        self.pools.iter().filter_map(|p| p.borrow().known_e2_size).min()
+    }
+
+    /// Intersection of the version masks of every pool that answered `mining.configure` with
+    /// rolling enabled; `None` if none did yet.
+    pub fn pools_version_mask(&self) -> Option<u32> {
+        self.pools.iter().filter_map(|p| p.borrow().version_mask).reduce(|a, b| a & b)
+    }
+
+    /// Whether any pool has reported its extranonce size (so miners can be sized).
+    pub fn pools_known(&self) -> bool {
+        self.smallest_pool_e2().is_some()
+    }
+
+    fn candidates(&self) -> heapless::Vec<Candidate, MAX_POOLS> {
+        self.pools
+            .iter()
+            .map(|p| {
+                let p = p.borrow();
+                Candidate {
+                    idx: p.idx,
+                    live: p.is_live() && p.job.is_some(),
+                    priority: p.cfg.priority,
+                    extranonce2_size: p.extranonce2_size,
+                    version_mask: p.version_mask,
+                }
+            })
+            .collect()
+    }
+
+    // ----- jobs to miners -------------------------------------------------------------------
+
+    /// Send `job` to `m`, preceded by `mining.set_difficulty` if its difficulty changes.
+    /// The local difficulty never exceeds the pool difficulty the job was issued under.
+    pub fn send_job(&self, m: &mut Miner, job: &Rc<Job>, clean: bool) {
+        let d = m.vardiff.current().min(job.origin.difficulty);
+        let new_diff = m.sent_difficulty != Some(d);
+        let (id, crc) = m.new_job_id();
+        let body = job.notify_body(m.e2_size);
+        let ok = m.out.push(|b| {
+            if new_diff {
+                emit::set_difficulty(b, &d.to_string());
+            }
+            emit::notify(b, id, &body, clean);
+        });
+        if !ok {
+            log::warn!("miner {}: output buffer full, dropping the connection", m.label());
+            return;
+        }
+        m.sent_difficulty = Some(d);
+        m.jobs.push(crate::miners::SentJob { id, crc, job: job.clone(), difficulty: d });
+        m.pool = Some(job.origin.pool);
+        m.last_tx_ms = self.now_ms();
+    }
+
+    /// A pool has a new job: give it to every miner working for that pool.
+    pub fn broadcast(&self, pool: usize, job: &Rc<Job>) {
+        let miners = self.miners.borrow();
+        for m in miners.iter() {
+            let mut m = m.borrow_mut();
+            if m.state == MinerState::Working && m.pool == Some(pool) && job.fits(m.e2_size) {
+                self.send_job(&mut m, job, job.clean);
+            }
+        }
+    }
+
+    /// Put every working miner on the pool the split chooses; a miner that moves gets the new
+    /// pool's current job at once (no reconnect).
+    pub fn reassign(&self) {
+        let cands = self.candidates();
+        let miners = self.miners.borrow();
+        for mref in miners.iter() {
+            let mut m = mref.borrow_mut();
+            if m.state != MinerState::Working {
+                continue;
+            }
+            self.assign_one(&mut m, &cands);
+        }
+    }
+
+    /// Assign one miner (also used when a miner becomes ready).
+    pub fn assign(&self, m: &mut Miner) {
+        let cands = self.candidates();
+        self.assign_one(m, &cands);
+    }
+
+    fn assign_one(&self, m: &mut Miner, cands: &[Candidate]) {
+        let needs = MinerNeeds { e2_size: m.e2_size, version_mask: m.version_mask };
+        let target = split::choose(cands, &needs);
+        if target == m.pool && m.jobs.latest().is_some() {
+            return;
+        }
+        let Some(t) = target else {
+            if m.pool.take().is_some() {
+                let misfit = cands.iter().any(|c| c.live);
+                if misfit {
+                    // A pool is live but cannot take this miner's extranonce or mask: make the
+                    // miner reconnect so it is sized for the pools we have now.
+                    log::warn!(
+                        "miner {}: no live pool fits its extranonce2 size {} / version mask; reconnecting it",
+                        m.label(),
+                        m.e2_size
+                    );
+                    m.out.close();
+                } else {
+                    log::warn!("miner {}: no live pool; keeping it connected", m.label());
+                }
+            }
+            return;
+        };
+        let Some(job) = self.pools[t].borrow().job.clone() else { return };
+        let old = m.pool;
+        // Work for the old pool stays valid while that pool is live: don't make the miner drop it.
+        let old_live = old.is_some_and(|o| self.pools[o].borrow().is_live());
+        self.send_job(m, &job, !old_live);
+        if let Some(o) = old {
+            if o != t {
+                m.switches += 1;
+                log::info!(
+                    "miner {} switched from pool {} to pool {}",
+                    m.label(),
+                    self.pools[o].borrow().cfg.name,
+                    self.pools[t].borrow().cfg.name
+                );
+            }
+        }
+    }
+
+    // ----- shares to pools ------------------------------------------------------------------
+
+    /// Forward a share to the pool that issued `job`. Counts `forwarded` and, if it cannot be
+    /// sent, `lost`, on both the pool and `m`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(&self, m: &mut Miner, job: &Job, e2_pool: &[u8], ntime: u32, nonce: u32, version_bits: Option<u32>) {
+        let mut p = self.pools[job.origin.pool].borrow_mut();
+        p.shares.forwarded += 1;
+        m.shares.forwarded += 1;
+        let out = match &p.out {
+            Some(o) if p.conn_gen == job.origin.conn_gen && !o.is_closed() => o.clone(),
+            _ => {
+                p.shares.lost += 1;
+                m.shares.lost += 1;
+                log::warn!("pool {}: share from miner {} lost: pool connection gone", p.cfg.name, m.label());
+                return;
+            }
+        };
+        let id = p.next_id;
+        p.next_id += 1;
+        let now = self.now_ms();
+        let diff = job.origin.difficulty.min(p.difficulty);
+        let evicted = p.track(InFlight { id, miner: m.id, difficulty: diff, sent_ms: now });
+        let user = p.cfg.user.clone();
+        if !out.push(|b| emit::submit(b, id, &user, &job.id, e2_pool, ntime, nonce, version_bits)) {
+            p.answer(id);
+            p.shares.lost += 1;
+            m.shares.lost += 1;
+            log::warn!("pool {}: output buffer full; share lost, dropping the connection", p.cfg.name);
+        }
+        if let Some(old) = evicted {
+            p.shares.lost += 1;
+            log::warn!("pool {}: no answer to share {} after {} ms; counted lost", p.cfg.name, old.id, now - old.sent_ms);
+            drop(p);
+            if old.miner == m.id {
+                m.shares.lost += 1;
+            } else {
+                self.credit_miner(old.miner, |s| s.lost += 1);
+            }
+        }
+    }
+
+    /// The pool answered submit `id`.
+    pub fn verdict(&self, pool: usize, id: u64, accepted: bool, reason: &str) {
+        let mut p = self.pools[pool].borrow_mut();
+        let Some(f) = p.answer(id) else {
+            log::debug!("pool {}: answer to unknown request {id}", p.cfg.name);
+            return;
+        };
+        p.last_rtt_ms = self.now_ms().saturating_sub(f.sent_ms);
+        if accepted {
+            p.shares.add_accepted(f.difficulty);
+        } else {
+            p.shares.rejected += 1;
+            p.rejects.add(reason);
+            log::warn!("pool {} rejected a share from miner #{}: {reason}", p.cfg.name, f.miner);
+        }
+        drop(p);
+        self.credit_miner(f.miner, |s| {
+            if accepted {
+                s.add_accepted(f.difficulty)
+            } else {
+                s.rejected += 1
+            }
+        });
+    }
+
+    // ----- pool lifecycle -------------------------------------------------------------------
+
+    /// A pool connection ended: count its unanswered shares lost, mark it down, move miners.
+    pub fn pool_lost(&self, idx: usize, why: &str, retry_at_ms: u64) {
+        let mut lost = heapless::Vec::<InFlight, 64>::new();
+        let mut extra = 0u64;
+        {
+            let mut p = self.pools[idx].borrow_mut();
+            p.out = None;
+            p.authorized = false;
+            p.job = None;
+            for f in p.drain_inflight() {
+                if lost.push(f).is_err() {
+                    extra += 1;
+                }
+            }
+            p.shares.lost += lost.len() as u64 + extra;
+            p.set_error(why);
+            let now = self.now_ms();
+            let was_live = p.is_live();
+            p.on(PoolEvent::Lost { retry_at_ms }, now);
+            log::warn!(
+                "pool {} lost{}: {why}; {} unanswered shares counted lost; retry in {} ms",
+                p.cfg.name,
+                if was_live { " (was live)" } else { "" },
+                lost.len() as u64 + extra,
+                retry_at_ms.saturating_sub(now)
+            );
+        }
+        for f in &lost {
+            self.credit_miner(f.miner, |s| s.lost += 1);
+        }
+        self.reassign();
+    }
+
+    /// Mark a pool ready if it is authorized and has a job; moves miners if it became live.
+    pub fn maybe_ready(&self, idx: usize) {
+        let changed = {
+            let mut p = self.pools[idx].borrow_mut();
+            if !(p.authorized && p.job.is_some()) {
+                return;
+            }
+            p.failures = 0;
+            let now = self.now_ms();
+            p.on(PoolEvent::Ready, now)
+        };
+        if changed {
+            self.reassign();
+        }
+    }
+
+    /// A pool narrowed its version mask: tell its miners (some firmwares honour it).
+    pub fn narrow_version_masks(&self, pool: usize, mask: u32) {
+        for m in self.miners.borrow().iter() {
+            let mut m = m.borrow_mut();
+            if m.pool != Some(pool) {
+                continue;
+            }
+            if let Some(mm) = m.version_mask {
+                if mm & !mask != 0 {
+                    let nm = mm & mask;
+                    m.version_mask = Some(nm);
+                    m.out.push(|b| emit::set_version_mask(b, nm));
+                }
+            }
+        }
+    }
+
+    /// Close a pool connection from outside (silence, handshake timeout).
+    fn close_pool(&self, p: &mut Pool, why: &str) {
+        if let Some(o) = &p.out {
+            log::warn!("pool {}: {why}; closing the connection", p.cfg.name);
+            p.set_error(why);
+            o.close();
+        }
+    }
+
+    // ----- housekeeping ---------------------------------------------------------------------
+
+    /// Once a second: pool silence and handshake timeouts, miner idle timeouts, keepalives,
+    /// vardiff.
+    pub fn tick(&self) {
+        let now = self.now_ms();
+        let (job_timeout, idle_timeout) = {
+            let c = self.cfg.borrow();
+            (c.failover.job_timeout_secs as u64 * 1000, c.miners.idle_timeout_secs as u64 * 1000)
+        };
+        for p in self.pools.iter() {
+            let mut p = p.borrow_mut();
+            match p.state {
+                PoolState::Live if now.saturating_sub(p.last_job_ms) > job_timeout => {
+                    let why = format!("no new job for {} s", job_timeout / 1000);
+                    self.close_pool(&mut p, &why);
+                }
+                PoolState::Connecting | PoolState::Handshake if now.saturating_sub(p.state_since_ms) > HANDSHAKE_TIMEOUT_MS => {
+                    self.close_pool(&mut p, "not ready 20 s after connecting");
+                }
+                _ => {}
+            }
+        }
+        let miners: heapless::Vec<MinerRef, MAX_MINERS> = self.miners.borrow().clone();
+        for mref in miners.iter() {
+            let mut m = mref.borrow_mut();
+            if now.saturating_sub(m.last_rx_ms) > idle_timeout {
+                log::info!("miner {}: nothing received for {} s; closing", m.label(), idle_timeout / 1000);
+                m.out.close();
+                continue;
+            }
+            if m.state != MinerState::Working {
+                continue;
+            }
+            let retarget = m.vardiff.retarget(now).is_some();
+            let current = m.pool.and_then(|p| self.pools[p].borrow().job.clone());
+            let quiet = now.saturating_sub(m.last_tx_ms) >= KEEPALIVE_MS;
+            match current {
+                // Resend the current job with a fresh id: carries a new difficulty, or
+                // just keeps the miner from declaring us dead.
+                Some(job) if retarget || quiet => self.send_job(&mut m, &job, false),
+                None if quiet => {
+                    let d = m.sent_difficulty.unwrap_or(m.vardiff.current());
+                    m.out.push(|b| emit::set_difficulty(b, &d.to_string()));
+                    m.last_tx_ms = now;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Wait (bounded) until some pool has told us its extranonce size.
+    pub async fn wait_for_pools(&self, max: Duration) {
+        let until = Instant::now() + max;
+        while !self.pools_known() && Instant::now() < until {
+            smol::Timer::after(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn add_counters(into: &mut ShareCounters, c: &ShareCounters) {
+    into.submitted += c.submitted;
+    into.valid += c.valid;
+    into.low_difficulty += c.low_difficulty;
+    into.duplicate += c.duplicate;
+    into.stale += c.stale;
+    into.malformed += c.malformed;
+    into.forwarded += c.forwarded;
+    into.accepted += c.accepted;
+    into.rejected += c.rejected;
+    into.lost += c.lost;
+    into.work_valid += c.work_valid;
+    into.work_accepted += c.work_accepted;
+}
+
+/// Difficulty of a job's pool at the time, for a share: the easier of the job's and now's.
+pub fn pool_share_difficulty(job: &Job, pool: &Pool) -> Difficulty {
+    job.origin.difficulty.min(pool.difficulty)
+}
+
+impl Proxy {
+    /// Copy of everything observable, for the HTTP page, the API and tests.
+    pub fn snapshot(&self) -> crate::stats::Snapshot {
+        use crate::stats::{MinerSnap, PoolSnap, Snapshot};
+        let now = self.now_ms();
+        let miners = self.miners.borrow();
+        let pools = self
+            .pools
+            .iter()
+            .map(|p| {
+                let p = p.borrow();
+                PoolSnap {
+                    name: p.cfg.name.to_string(),
+                    address: format!("{}:{}", p.cfg.host, p.cfg.port),
+                    state: crate::pools::state_name(p.state),
+                    priority: p.cfg.priority,
+                    weight: p.cfg.weight,
+                    difficulty: p.difficulty,
+                    extranonce2_size: p.extranonce2_size,
+                    version_mask: p.version_mask,
+                    shares: p.shares.clone(),
+                    rejects: p.rejects.iter().map(|(r, n)| (r.to_string(), n)).collect(),
+                    connects: p.connects,
+                    last_error: p.last_error.to_string(),
+                    last_job_age_ms: p.job.as_ref().map(|_| now.saturating_sub(p.last_job_ms)),
+                    rtt_ms: p.last_rtt_ms,
+                    miners: miners.iter().filter(|m| m.borrow().pool == Some(p.idx)).count(),
+                }
+            })
+            .collect();
+        let miners = miners
+            .iter()
+            .map(|m| {
+                let m = m.borrow();
+                let up = now.saturating_sub(m.connected_ms).max(1);
+                MinerSnap {
+                    id: m.id,
+                    worker: m.worker.to_string(),
+                    agent: m.agent.to_string(),
+                    addr: m.addr,
+                    tag: format!("{:02x}{:02x}", m.tag[0], m.tag[1]),
+                    extranonce2_size: m.e2_size,
+                    pool: m.pool.map(|p| self.pools[p].borrow().cfg.name.to_string()),
+                    difficulty: m.sent_difficulty,
+                    shares: m.shares.clone(),
+                    connected_ms: up,
+                    last_share_age_ms: (m.last_share_ms > 0).then(|| now.saturating_sub(m.last_share_ms)),
+                    switches: m.switches,
+                    hashrate: (m.shares.work_valid * 1000 / up as u128).min(u64::MAX as u128) as u64,
+                }
+            })
+            .collect();
+        Snapshot {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_ms: now,
+            pools,
+            miners,
+            refused: self.refused.get(),
+            departed: self.departed.borrow().clone(),
+        }
+    }
+}

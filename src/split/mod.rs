@@ -1,1 +1,71 @@
-//! TODO
+//! Which pool each miner works for.
+//!
+//! Today: priority failover. Every miner works for the live pool with the lowest `priority`
+//! (ties by config order) whose extranonce space fits the miner and whose version mask covers
+//! the miner's. The weighted scheduler replaces [`choose`] behind the same inputs.
+//! Pure: same inputs, same answer.
+
+/// What the split needs to know about a pool.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate {
+    pub idx: usize,
+    pub live: bool,
+    pub priority: u32,
+    pub extranonce2_size: usize,
+    pub version_mask: Option<u32>,
+}
+
+/// What the split needs to know about a miner.
+#[derive(Clone, Copy, Debug)]
+pub struct MinerNeeds {
+    pub e2_size: usize,
+    pub version_mask: Option<u32>,
+}
+
+/// Can this pool take this miner's shares?
+pub fn compatible(c: &Candidate, m: &MinerNeeds) -> bool {
+    let mask_ok = match (m.version_mask, c.version_mask) {
+        (None, _) => true,
+        (Some(mm), Some(pm)) => mm & !pm == 0,
+        (Some(_), None) => false,
+    };
+    crate::work::job::fits(c.extranonce2_size, m.e2_size) && mask_ok
+}
+
+/// The pool a miner should work for now, if any.
+pub fn choose(pools: &[Candidate], miner: &MinerNeeds) -> Option<usize> {
+    pools
+        .iter()
+        .filter(|c| c.live && compatible(c, miner))
+        .min_by_key(|c| (c.priority, c.idx))
+        .map(|c| c.idx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(idx: usize, live: bool, priority: u32) -> Candidate {
+        Candidate { idx, live, priority, extranonce2_size: 8, version_mask: Some(0x1fffe000) }
+    }
+
+    const M: MinerNeeds = MinerNeeds { e2_size: 4, version_mask: Some(0x1fffe000) };
+
+    #[test]
+    fn test_choose_lowest_priority_live_pool() {
+        assert_eq!(choose(&[c(0, true, 2), c(1, true, 1)], &M), Some(1));
+        assert_eq!(choose(&[c(0, true, 2), c(1, false, 1)], &M), Some(0));
+        assert_eq!(choose(&[c(0, false, 2), c(1, false, 1)], &M), None);
+    }
+
+    #[test]
+    fn test_choose_skips_pool_too_small_or_narrow_mask() {
+        let mut small = c(0, true, 0);
+        small.extranonce2_size = 4;
+        let mut narrow = c(1, true, 1);
+        narrow.version_mask = Some(0x00ff_e000);
+        assert_eq!(choose(&[small, narrow, c(2, true, 9)], &M), Some(2));
+        let plain = MinerNeeds { e2_size: 2, version_mask: None };
+        assert_eq!(choose(&[small, narrow], &plain), Some(0));
+    }
+}

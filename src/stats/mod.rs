@@ -5,6 +5,9 @@
 
 use crate::work::Difficulty;
 
+pub mod snapshot;
+pub use snapshot::{MinerSnap, PoolSnap, Snapshot};
+
 /// Share verdicts. A validated share at or above a pool's target ends as exactly one of
 /// `accepted`, `rejected` or `lost` at that pool.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,0 +1,166 @@
+//! A point-in-time copy of everything the stats page, the JSON API and tests show. Plain
+//! owned data (`Send`), built on demand by [`crate::proxy::Proxy::snapshot`].
+
+use super::ShareCounters;
+use crate::work::Difficulty;
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+#[derive(Clone, Debug)]
+pub struct PoolSnap {
+    pub name: String,
+    pub address: String,
+    pub state: &'static str,
+    pub priority: u32,
+    pub weight: u32,
+    pub difficulty: Difficulty,
+    pub extranonce2_size: usize,
+    pub version_mask: Option<u32>,
+    pub shares: ShareCounters,
+    pub rejects: Vec<(String, u64)>,
+    pub connects: u64,
+    pub last_error: String,
+    pub last_job_age_ms: Option<u64>,
+    pub rtt_ms: u64,
+    pub miners: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct MinerSnap {
+    pub id: u32,
+    pub worker: String,
+    pub agent: String,
+    pub addr: SocketAddr,
+    pub tag: String,
+    pub extranonce2_size: usize,
+    pub pool: Option<String>,
+    pub difficulty: Option<Difficulty>,
+    pub shares: ShareCounters,
+    pub connected_ms: u64,
+    pub last_share_age_ms: Option<u64>,
+    pub switches: u64,
+    /// Average hashrate since connecting, H/s, from valid work.
+    pub hashrate: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub version: &'static str,
+    pub uptime_ms: u64,
+    pub pools: Vec<PoolSnap>,
+    pub miners: Vec<MinerSnap>,
+    pub refused: u64,
+    /// Totals of miners that have disconnected.
+    pub departed: ShareCounters,
+}
+
+impl Snapshot {
+    pub fn pool(&self, name: &str) -> Option<&PoolSnap> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+
+    /// JSON for `/api/stats`. Never contains pool passwords (the snapshot has none).
+    pub fn to_json(&self) -> String {
+        let mut s = String::with_capacity(1024 + 512 * (self.pools.len() + self.miners.len()));
+        let _ = write!(s, "{{\"version\":\"{}\",\"uptime_s\":{},\"refused_miners\":{},\"pools\":[", self.version, self.uptime_ms / 1000, self.refused);
+        for (i, p) in self.pools.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            json_str(&mut s, &p.name);
+            s.push_str(",\"address\":");
+            json_str(&mut s, &p.address);
+            let _ = write!(
+                s,
+                ",\"state\":\"{}\",\"priority\":{},\"weight\":{},\"difficulty\":{},\"extranonce2_size\":{},\"connects\":{},\"rtt_ms\":{},\"miners\":{},\"last_job_age_s\":{},\"last_error\":",
+                p.state,
+                p.priority,
+                p.weight,
+                p.difficulty,
+                p.extranonce2_size,
+                p.connects,
+                p.rtt_ms,
+                p.miners,
+                p.last_job_age_ms.map(|a| (a / 1000).to_string()).unwrap_or_else(|| "null".into())
+            );
+            json_str(&mut s, &p.last_error);
+            s.push_str(",\"shares\":");
+            counters_json(&mut s, &p.shares);
+            s.push_str(",\"rejects\":{");
+            for (j, (r, n)) in p.rejects.iter().enumerate() {
+                if j > 0 {
+                    s.push(',');
+                }
+                json_str(&mut s, r);
+                let _ = write!(s, ":{n}");
+            }
+            s.push_str("}}");
+        }
+        s.push_str("],\"miners\":[");
+        for (i, m) in self.miners.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "{{\"id\":{},\"worker\":", m.id);
+            json_str(&mut s, &m.worker);
+            s.push_str(",\"agent\":");
+            json_str(&mut s, &m.agent);
+            let _ = write!(s, ",\"address\":\"{}\",\"tag\":\"{}\",\"extranonce2_size\":{},\"pool\":", m.addr, m.tag, m.extranonce2_size);
+            match &m.pool {
+                Some(p) => json_str(&mut s, p),
+                None => s.push_str("null"),
+            }
+            let _ = write!(
+                s,
+                ",\"difficulty\":{},\"hashrate\":{},\"switches\":{},\"connected_s\":{},\"last_share_age_s\":{},\"shares\":",
+                m.difficulty.map(|d| d.to_string()).unwrap_or_else(|| "null".into()),
+                m.hashrate,
+                m.switches,
+                m.connected_ms / 1000,
+                m.last_share_age_ms.map(|a| (a / 1000).to_string()).unwrap_or_else(|| "null".into())
+            );
+            counters_json(&mut s, &m.shares);
+            s.push('}');
+        }
+        s.push_str("],\"departed_miners_shares\":");
+        counters_json(&mut s, &self.departed);
+        s.push('}');
+        s
+    }
+}
+
+fn counters_json(s: &mut String, c: &ShareCounters) {
+    let _ = write!(
+        s,
+        "{{\"submitted\":{},\"valid\":{},\"low_difficulty\":{},\"duplicate\":{},\"stale\":{},\"malformed\":{},\"forwarded\":{},\"accepted\":{},\"rejected\":{},\"lost\":{},\"work_valid\":{},\"work_accepted\":{}}}",
+        c.submitted,
+        c.valid,
+        c.low_difficulty,
+        c.duplicate,
+        c.stale,
+        c.malformed,
+        c.forwarded,
+        c.accepted,
+        c.rejected,
+        c.lost,
+        c.work_valid >> 32,
+        c.work_accepted >> 32
+    );
+}
+
+/// Append `v` as a JSON string.
+pub fn json_str(s: &mut String, v: &str) {
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(s, "\\u{:04x}", c as u32);
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+}
