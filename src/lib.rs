@@ -19,6 +19,8 @@ pub mod stratum;
 pub mod work;
 
 #[cfg(feature = "sim")]
+pub mod demo;
+#[cfg(feature = "sim")]
 pub mod sim;
 
 /// Compile-time capacity of the pool table.

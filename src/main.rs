@@ -1,1 +1,95 @@
-fn main() {}
+//! `hashmux` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const HELP: &str = "\
+hashmux — Stratum mining proxy for routers
+
+USAGE:
+  hashmux --config PATH [--log-level LEVEL]   run the proxy
+  hashmux --config PATH --check               validate the config and exit
+  hashmux demo [--seconds N] [--log-level L]  simulated pools and miners on 127.0.0.1
+  hashmux --version
+  hashmux --help
+
+LEVEL is one of error, warn, info (default), debug, trace.
+";
+
+fn main() -> ExitCode {
+    let mut args = pico_args::Arguments::from_env();
+    if args.contains(["-h", "--help"]) {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
+    if args.contains(["-V", "--version"]) {
+        println!("hashmux {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hashmux: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(mut args: pico_args::Arguments) -> Result<(), String> {
+    let level: Option<String> = args.opt_value_from_str("--log-level").map_err(|e| e.to_string())?;
+    let check = args.contains("--check");
+    let config: Option<PathBuf> = args.opt_value_from_os_str("--config", |s| Ok::<_, String>(PathBuf::from(s))).map_err(|e| e.to_string())?;
+    let sub: Option<String> = args.subcommand().map_err(|e| e.to_string())?;
+    match sub.as_deref() {
+        Some("demo") => {
+            let seconds: Option<u64> = args.opt_value_from_str("--seconds").map_err(|e| e.to_string())?;
+            no_more(args)?;
+            init_log(level.as_deref().unwrap_or("info"))?;
+            demo(seconds)
+        }
+        Some(other) => Err(format!("unknown command {other:?}; see --help")),
+        None => {
+            no_more(args)?;
+            let path = config.ok_or("missing --config PATH (see --help)")?;
+            let cfg = hashmux::config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            if check {
+                println!("{}: ok ({} pools)", path.display(), cfg.pools.len());
+                return Ok(());
+            }
+            let lvl = level.or_else(|| cfg.log_level.as_ref().map(|l| l.to_string()));
+            init_log(lvl.as_deref().unwrap_or("info"))?;
+            hashmux::runtime::run(cfg).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn no_more(args: pico_args::Arguments) -> Result<(), String> {
+    let rest = args.finish();
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("unexpected arguments {rest:?}; see --help"))
+    }
+}
+
+fn init_log(level: &str) -> Result<(), String> {
+    let l = match level {
+        "error" => log::LevelFilter::Error,
+        "warn" => log::LevelFilter::Warn,
+        "info" => log::LevelFilter::Info,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        other => return Err(format!("--log-level: unknown level {other:?} (error, warn, info, debug, trace)")),
+    };
+    simple_logger::SimpleLogger::new().with_level(l).init().map_err(|e| e.to_string())
+}
+
+#[cfg(feature = "sim")]
+fn demo(seconds: Option<u64>) -> Result<(), String> {
+    hashmux::demo::run(seconds).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "sim"))]
+fn demo(_: Option<u64>) -> Result<(), String> {
+    Err("this build has no simulator (built without the `sim` feature)".into())
+}
