@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build a static, stripped, size-optimised router binary for one target triple:
+#   targets/build.sh mipsel-unknown-linux-musl
+# Triples: mips-unknown-linux-musl mipsel-unknown-linux-musl
+#          armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl
+# Installs what it needs (rust-src, cargo-zigbuild from PyPI into targets/.venv).
+# Router builds leave out the simulator (`--no-default-features`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+triple="${1:?usage: targets/build.sh TRIPLE}"
+
+rustup component add rust-src >/dev/null 2>&1 || rustup component add rust-src
+venv="targets/.venv"
+if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet cargo-zigbuild
+fi
+export PATH="$PWD/$venv/bin:$PATH"
+
+RUSTC_BOOTSTRAP=1 \
+RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no" \
+  cargo zigbuild --release --no-default-features -Zbuild-std=std,panic_abort --target "$triple" --bin hashmux
+
+bin="target/$triple/release/hashmux"
+size=$(stat -c %s "$bin")
+echo "$triple: $bin $size bytes"
+file "$bin" 2>/dev/null || true
+case "$triple" in
+  mips*) readelf -A "$bin" | grep -i 'FP ABI' || true ;;
+esac
+if [ "$size" -gt 1048576 ]; then
+  echo "error: $bin is $size bytes, over the 1 MB budget" >&2
+  exit 1
+fi
