@@ -63,7 +63,7 @@ pub struct MinerJob {
 pub type Share = (String, String, String);
 
 impl MinerJob {
-    fn header_hash(&self, e1: &str, e2: &str, nonce: u32) -> [u8; 32] {
+    fn merkle_root(&self, e1: &str, e2: &str) -> [u8; 32] {
         let cb = unhex(&format!("{}{}{}{}", self.coinb1, e1, e2, self.coinb2));
         let mut root = sha256d(&cb);
         for b in &self.branches {
@@ -71,6 +71,10 @@ impl MinerJob {
             x.extend(unhex(b));
             root = sha256d(&x);
         }
+        root
+    }
+
+    fn header_hash(&self, root: &[u8; 32], nonce: u32) -> [u8; 32] {
         let mut h = Vec::with_capacity(80);
         h.extend(self.version.to_le_bytes());
         for w in unhex(&self.prevhash).chunks(4) {
@@ -95,8 +99,9 @@ impl MinerJob {
     /// Search nonces from `start` for a share at `min_diff` or more (and, if `max_diff` is
     /// given, below it). Bounded to 20 M hashes.
     pub fn find(&self, e1: &str, e2: &str, start: u32, min_diff: f64, max_diff: Option<f64>) -> Option<(u32, f64)> {
+        let root = self.merkle_root(e1, e2);
         for nonce in start..start.saturating_add(20_000_000) {
-            let d = Self::hash_difficulty(&self.header_hash(e1, e2, nonce));
+            let d = Self::hash_difficulty(&self.header_hash(&root, nonce));
             if d >= min_diff && max_diff.is_none_or(|m| d < m) {
                 return Some((nonce, d));
             }
@@ -219,5 +224,15 @@ impl RawMiner {
 
     pub fn submit(&mut self, job_id: &str, s: &Share) -> u64 {
         self.request("mining.submit", json!(["w", job_id, s.0, s.1, s.2]))
+    }
+}
+
+impl RawMiner {
+    /// The latest job received, or wait for one.
+    pub fn next_job_or_current(&mut self) -> MinerJob {
+        match self.jobs.last() {
+            Some(j) => j.clone(),
+            None => self.next_job(),
+        }
     }
 }
