@@ -1,0 +1,374 @@
+//! The schema, the raw structs serde-json-core fills, and their conversion into the public
+//! types: defaults, ranges and cross-field rules.
+//!
+//! [`SCHEMA`] (checked by the walker) and the `Raw*` structs (filled by serde) describe the same
+//! format twice: keep them in step. The full-example test fails if they drift.
+
+use core::fmt::Display;
+use std::net::SocketAddr;
+
+use heapless::{String as HString, Vec as HVec};
+use serde::Deserialize;
+
+use super::json::{self, Field, Shape};
+use super::{
+    Config, ConfigError, FailoverSettings, MinerSettings, PoolConfig, Problem, ADDR_MAX, CRED_MAX,
+    DEFAULT_HTTP, DEFAULT_LISTEN, DEFAULT_MAX_DIFFICULTY, DEFAULT_MIN_DIFFICULTY, DIFFICULTY_LIMIT,
+    LEVEL_MAX, LOG_LEVELS, MAX_POOLS, MAX_WEIGHT, NAME_MAX, URL_MAX,
+};
+use crate::work::Difficulty;
+
+/// Checks and decodes `json` (without BOM) into a [`Config`].
+pub(super) fn parse(json: &[u8]) -> Result<Config, ConfigError> {
+    let spots = json::check(json, &SCHEMA)?;
+    let mut unescaped = [0; URL_MAX];
+    let (raw, _) = serde_json_core::from_slice_escaped::<RawConfig>(json, &mut unescaped)
+        .map_err(|e| ConfigError::new("", Problem::Syntax(e.to_string()), json, None))?;
+    Ctx { json, spots }.config(raw)
+}
+
+const fn optional(name: &'static str, shape: Shape) -> Field {
+    Field {
+        name,
+        shape,
+        required: false,
+    }
+}
+
+const fn required(name: &'static str, shape: Shape) -> Field {
+    Field {
+        name,
+        shape,
+        required: true,
+    }
+}
+
+const POOL_FIELDS: &[Field] = &[
+    optional("name", Shape::Str(NAME_MAX)),
+    required("url", Shape::Str(URL_MAX)),
+    required("user", Shape::Str(CRED_MAX)),
+    optional("password", Shape::Str(CRED_MAX)),
+    optional("weight", Shape::UInt),
+    optional("priority", Shape::UInt),
+];
+
+const MINERS_FIELDS: &[Field] = &[
+    optional("max", Shape::UInt),
+    optional("shares_per_min", Shape::UInt),
+    optional("min_difficulty", Shape::Num),
+    optional("max_difficulty", Shape::Num),
+    optional("start_difficulty", Shape::Num),
+    optional("idle_timeout_secs", Shape::UInt),
+];
+
+const FAILOVER_FIELDS: &[Field] = &[
+    optional("job_timeout_secs", Shape::UInt),
+    optional("backoff_min_ms", Shape::UInt),
+    optional("backoff_max_ms", Shape::UInt),
+];
+
+const SCHEMA: Shape = Shape::Obj(&[
+    optional("listen", Shape::Str(ADDR_MAX)),
+    optional("http", Shape::Str(ADDR_MAX)),
+    optional("log_level", Shape::Str(LEVEL_MAX)),
+    required(
+        "pools",
+        Shape::Arr {
+            item: &Shape::Obj(POOL_FIELDS),
+            max: MAX_POOLS,
+            what: "pools",
+        },
+    ),
+    optional("miners", Shape::Obj(MINERS_FIELDS)),
+    optional("failover", Shape::Obj(FAILOVER_FIELDS)),
+]);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<HString<ADDR_MAX>>,
+    http: Option<HString<ADDR_MAX>>,
+    log_level: Option<HString<LEVEL_MAX>>,
+    pools: HVec<RawPool, MAX_POOLS>,
+    miners: Option<RawMiners>,
+    failover: Option<RawFailover>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    name: Option<HString<NAME_MAX>>,
+    url: HString<URL_MAX>,
+    user: HString<CRED_MAX>,
+    password: Option<HString<CRED_MAX>>,
+    weight: Option<u32>,
+    priority: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMiners {
+    max: Option<u32>,
+    shares_per_min: Option<u32>,
+    min_difficulty: Option<f64>,
+    max_difficulty: Option<f64>,
+    start_difficulty: Option<f64>,
+    idle_timeout_secs: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFailover {
+    job_timeout_secs: Option<u32>,
+    backoff_min_ms: Option<u32>,
+    backoff_max_ms: Option<u32>,
+}
+
+/// Raw structs → public types: defaults, ranges, cross-field rules. Errors point at the
+/// offending value when the text has it (a defaulted value has no position).
+struct Ctx<'a> {
+    json: &'a [u8],
+    spots: json::Spots,
+}
+
+impl Ctx<'_> {
+    fn invalid(&self, path: &str, msg: String) -> ConfigError {
+        ConfigError::new(path, Problem::Invalid(msg), self.json, self.spots.get(path))
+    }
+
+    fn range<T: PartialOrd + Display>(
+        &self,
+        path: &str,
+        v: T,
+        lo: T,
+        hi: T,
+    ) -> Result<T, ConfigError> {
+        if lo <= v && v <= hi {
+            return Ok(v);
+        }
+        Err(self.invalid(path, format!("must be between {lo} and {hi} (found {v})")))
+    }
+
+    /// `v <= limit`, where `limit` is the value of the field at `other`.
+    fn at_most<T: PartialOrd + Display>(
+        &self,
+        path: &str,
+        v: T,
+        other: &str,
+        limit: T,
+    ) -> Result<(), ConfigError> {
+        if v <= limit {
+            return Ok(());
+        }
+        Err(self.invalid(path, format!("{v} is above {other} ({limit})")))
+    }
+
+    /// `v >= limit`, where `limit` is the value of the field at `other`.
+    fn at_least<T: PartialOrd + Display>(
+        &self,
+        path: &str,
+        v: T,
+        other: &str,
+        limit: T,
+    ) -> Result<(), ConfigError> {
+        if v >= limit {
+            return Ok(());
+        }
+        Err(self.invalid(path, format!("{v} is below {other} ({limit})")))
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let listen = self.socket_addr("listen", raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
+        let http = match raw.http.as_deref().unwrap_or(DEFAULT_HTTP) {
+            "" => None,
+            text => Some(self.socket_addr("http", text)?),
+        };
+        if let Some(http) = http.filter(|http| same_port(http, &listen)) {
+            return Err(self.invalid(
+                "http",
+                format!("{http} would bind the same port as listen ({listen})"),
+            ));
+        }
+        let log_level = match raw.log_level {
+            None => None,
+            Some(level) if LOG_LEVELS.contains(&level.as_str()) => Some(hstring(&level)),
+            Some(level) => {
+                let msg = format!(
+                    "unknown level \"{level}\"; expected one of {}",
+                    LOG_LEVELS.join(", ")
+                );
+                return Err(self.invalid("log_level", msg));
+            }
+        };
+        Ok(Config {
+            listen,
+            http,
+            log_level,
+            pools: self.pools(&raw.pools)?,
+            miners: self.miners(raw.miners.unwrap_or_default())?,
+            failover: self.failover(raw.failover.unwrap_or_default())?,
+        })
+    }
+
+    fn socket_addr(&self, path: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+        let msg =
+            || format!("\"{text}\" is not an address with a port, e.g. 0.0.0.0:3333 or [::]:3333");
+        text.parse().map_err(|_| self.invalid(path, msg()))
+    }
+
+    fn pools(&self, raw: &[RawPool]) -> Result<HVec<PoolConfig, MAX_POOLS>, ConfigError> {
+        if raw.is_empty() {
+            return Err(self.invalid("pools", "at least one pool is required".into()));
+        }
+        let mut pools: HVec<PoolConfig, MAX_POOLS> = HVec::new();
+        for (i, p) in raw.iter().enumerate() {
+            let path = |field: &str| format!("pools[{i}].{field}");
+            let (host, port) =
+                super::url::parse(&p.url).map_err(|msg| self.invalid(&path("url"), msg))?;
+            let name = match &p.name {
+                Some(name) => name.clone(),
+                None => hstring(&format!("pool{i}")),
+            };
+            if name.is_empty() {
+                return Err(self.invalid(&path("name"), "must not be empty".into()));
+            }
+            if let Some(j) = pools.iter().position(|q| q.name == name) {
+                let at = self
+                    .spots
+                    .get(&path("name"))
+                    .or_else(|| self.spots.get(&format!("pools[{i}]")));
+                let msg = format!("duplicate pool name \"{name}\" (also pools[{j}])");
+                return Err(ConfigError::new(
+                    "pools",
+                    Problem::Invalid(msg),
+                    self.json,
+                    at,
+                ));
+            }
+            if p.user.is_empty() {
+                return Err(self.invalid(&path("user"), "must not be empty".into()));
+            }
+            let pool = PoolConfig {
+                name,
+                host: hstring(host), // url::parse guarantees at most 253 bytes
+                port,
+                user: p.user.clone(),
+                password: p.password.clone().unwrap_or_else(|| hstring("x")),
+                weight: self.range(&path("weight"), p.weight.unwrap_or(1), 0, MAX_WEIGHT)?,
+                priority: p.priority.unwrap_or(i as u32),
+            };
+            // Cannot fail: `raw` has the same capacity.
+            let _ = pools.push(pool);
+        }
+        Ok(pools)
+    }
+
+    fn miners(&self, m: RawMiners) -> Result<MinerSettings, ConfigError> {
+        const MIN: &str = "miners.min_difficulty";
+        const MAX: &str = "miners.max_difficulty";
+        const START: &str = "miners.start_difficulty";
+        let d = MinerSettings::default();
+        let max = self.range(
+            "miners.max",
+            m.max.unwrap_or(d.max as u32),
+            1,
+            crate::MAX_MINERS as u32,
+        )?;
+        let shares_per_min = self.range(
+            "miners.shares_per_min",
+            m.shares_per_min.unwrap_or(d.shares_per_min),
+            1,
+            600,
+        )?;
+        let idle = m.idle_timeout_secs.unwrap_or(d.idle_timeout_secs);
+        if idle < 30 {
+            return Err(self.invalid(
+                "miners.idle_timeout_secs",
+                format!("must be at least 30 (found {idle})"),
+            ));
+        }
+        let (min, min_d) =
+            self.difficulty(MIN, m.min_difficulty.unwrap_or(DEFAULT_MIN_DIFFICULTY))?;
+        let (max_v, max_d) =
+            self.difficulty(MAX, m.max_difficulty.unwrap_or(DEFAULT_MAX_DIFFICULTY))?;
+        match m.min_difficulty {
+            Some(_) => self.at_most(MIN, min, MAX, max_v)?,
+            None => self.at_least(MAX, max_v, MIN, min)?,
+        }
+        let start_difficulty = match m.start_difficulty {
+            Some(start) => {
+                let (start, start_d) = self.difficulty(START, start)?;
+                self.at_least(START, start, MIN, min)?;
+                self.at_most(START, start, MAX, max_v)?;
+                start_d
+            }
+            None => Difficulty::ONE.clamp(min_d, max_d),
+        };
+        Ok(MinerSettings {
+            max: max as usize,
+            shares_per_min,
+            min_difficulty: min_d,
+            max_difficulty: max_d,
+            start_difficulty,
+            idle_timeout_secs: idle,
+        })
+    }
+
+    fn difficulty(&self, path: &str, v: f64) -> Result<(f64, Difficulty), ConfigError> {
+        match Difficulty::from_f64(v) {
+            Some(d) if v <= DIFFICULTY_LIMIT => Ok((v, d)),
+            Some(_) => Err(self.invalid(
+                path,
+                format!("must be at most {DIFFICULTY_LIMIT} (found {v})"),
+            )),
+            None => Err(self.invalid(path, format!("must be greater than 0 (found {v})"))),
+        }
+    }
+
+    fn failover(&self, f: RawFailover) -> Result<FailoverSettings, ConfigError> {
+        const LO: &str = "failover.backoff_min_ms";
+        const HI: &str = "failover.backoff_max_ms";
+        let d = FailoverSettings::default();
+        let job = self.range(
+            "failover.job_timeout_secs",
+            f.job_timeout_secs.unwrap_or(d.job_timeout_secs),
+            5,
+            3600,
+        )?;
+        let lo = self.range(
+            LO,
+            f.backoff_min_ms.unwrap_or(d.backoff_min_ms),
+            100,
+            600_000,
+        )?;
+        let hi = self.range(
+            HI,
+            f.backoff_max_ms.unwrap_or(d.backoff_max_ms),
+            100,
+            600_000,
+        )?;
+        match f.backoff_min_ms {
+            Some(_) => self.at_most(LO, lo, HI, hi)?,
+            None => self.at_least(HI, hi, LO, lo)?,
+        }
+        Ok(FailoverSettings {
+            job_timeout_secs: job,
+            backoff_min_ms: lo,
+            backoff_max_ms: hi,
+        })
+    }
+}
+
+/// Whether binding both addresses would collide (same non-zero port, overlapping addresses).
+fn same_port(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// Copies a string known to fit.
+fn hstring<const N: usize>(s: &str) -> HString<N> {
+    let mut out = HString::new();
+    let _ = out.push_str(s);
+    out
+}

@@ -1,0 +1,366 @@
+//! A strict JSON walker that checks a document against a [`Shape`] before serde-json-core
+//! decodes it.
+//!
+//! serde-json-core reports neither where an error is nor which field it concerns. This walker
+//! reads the same bytes, follows the grammar of RFC 8259 exactly, and checks every value
+//! against the expected shape, so the first problem comes out with its field path and byte
+//! offset. On success it returns the offset of every value it saw ([`Spots`]), which the
+//! validation pass uses to place its own errors. It only descends into values the shape
+//! expects, so nesting depth is bounded by the schema whatever the input.
+
+use core::fmt::Write;
+
+use super::{ConfigError, Problem};
+
+/// What a JSON value must look like. `null` fits no shape: leave a field out for its default.
+pub(super) enum Shape {
+    /// A string of at most this many bytes once unescaped.
+    Str(usize),
+    /// An integer in `0..=u32::MAX`, written without fraction or exponent.
+    UInt,
+    /// Any finite number.
+    Num,
+    /// An object with exactly these fields (at most 32).
+    Obj(&'static [Field]),
+    /// An array of at most `max` items; `what` names the items in the "too many" message.
+    Arr {
+        item: &'static Shape,
+        max: usize,
+        what: &'static str,
+    },
+}
+
+pub(super) struct Field {
+    pub name: &'static str,
+    pub shape: Shape,
+    pub required: bool,
+}
+
+impl Shape {
+    fn expected(&self) -> &'static str {
+        match self {
+            Shape::Str(_) => "a string",
+            Shape::UInt => "an unsigned integer",
+            Shape::Num => "a number",
+            Shape::Obj(_) => "an object",
+            Shape::Arr { .. } => "an array",
+        }
+    }
+}
+
+/// Byte offset of each value the walker visited, by field path (`pools[1].weight`).
+pub(super) struct Spots(Vec<(String, usize)>);
+
+impl Spots {
+    pub fn get(&self, path: &str) -> Option<usize> {
+        self.0.iter().find(|(p, _)| p == path).map(|&(_, at)| at)
+    }
+}
+
+fn bad(msg: &str) -> Problem {
+    Problem::Syntax(msg.into())
+}
+
+/// 1-based line and column (counted in characters) of byte offset `at` in `text`.
+pub(super) fn line_col(text: &[u8], at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let column = 1 + before[line_start..]
+        .iter()
+        .filter(|&&b| b & 0xC0 != 0x80)
+        .count();
+    (line, column)
+}
+
+/// Checks that `text` is one JSON value of shape `root`, with nothing but whitespace around it.
+pub(super) fn check(text: &[u8], root: &Shape) -> Result<Spots, ConfigError> {
+    let mut w = Walker {
+        text,
+        i: 0,
+        path: String::new(),
+        spots: Vec::new(),
+    };
+    w.ws();
+    if w.peek().is_none() {
+        return w.syntax("a JSON object");
+    }
+    w.value(root)?;
+    w.ws();
+    if w.peek().is_some() {
+        return w.syntax("the end of the file after the top-level object");
+    }
+    Ok(Spots(w.spots))
+}
+
+struct Walker<'a> {
+    text: &'a [u8],
+    i: usize,
+    path: String,
+    spots: Vec<(String, usize)>,
+}
+
+impl Walker<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        self.i += usize::from(hit);
+        hit
+    }
+
+    fn fail<T>(&self, at: usize, problem: Problem) -> Result<T, ConfigError> {
+        Err(ConfigError::new(&self.path, problem, self.text, Some(at)))
+    }
+
+    /// A grammar error at the current position: `expected`, and what is there instead.
+    fn syntax<T>(&self, expected: &str) -> Result<T, ConfigError> {
+        let found = match self.peek() {
+            None => "the end of the file".to_string(),
+            Some(b) if b.is_ascii() => format!("{:?}", b as char),
+            Some(_) => "a non-ASCII character".to_string(),
+        };
+        self.fail(
+            self.i,
+            Problem::Syntax(format!("expected {expected}, found {found}")),
+        )
+    }
+
+    fn value(&mut self, shape: &Shape) -> Result<(), ConfigError> {
+        self.ws();
+        let start = self.i;
+        self.spots.push((self.path.clone(), start));
+        let found = match self.peek() {
+            Some(b'{') => "an object",
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            Some(b't' | b'f') => "a boolean",
+            Some(b'n') => "null",
+            Some(b'-' | b'0'..=b'9') => "a number",
+            _ => return self.syntax("a value"),
+        };
+        match shape {
+            Shape::Obj(fields) if found == "an object" => self.object(fields),
+            Shape::Arr { item, max, what } if found == "an array" => self.array(item, *max, what),
+            Shape::Str(max) if found == "a string" => {
+                let len = self.string()?.len();
+                if len > *max {
+                    return self.fail(start, Problem::TooLong { len, max: *max });
+                }
+                Ok(())
+            }
+            Shape::UInt | Shape::Num if found == "a number" => self.number(shape),
+            _ => self.fail(
+                start,
+                Problem::WrongType {
+                    expected: shape.expected(),
+                    found,
+                },
+            ),
+        }
+    }
+
+    fn object(&mut self, fields: &[Field]) -> Result<(), ConfigError> {
+        let open = self.i;
+        self.i += 1;
+        let mut seen = 0u32;
+        self.ws();
+        if !self.eat(b'}') {
+            loop {
+                self.ws();
+                let key_at = self.i;
+                if self.peek() != Some(b'"') {
+                    return self.syntax("a field name in double quotes");
+                }
+                let key = self.string()?;
+                let Some(n) = fields.iter().position(|f| f.name == key) else {
+                    return self.fail(key_at, Problem::UnknownField(key));
+                };
+                let base = self.path.len();
+                self.push_key(&key);
+                if seen & (1 << n) != 0 {
+                    return self.fail(key_at, Problem::DuplicateField);
+                }
+                seen |= 1 << n;
+                self.ws();
+                if !self.eat(b':') {
+                    return self.syntax("':' after the field name");
+                }
+                self.value(&fields[n].shape)?;
+                self.path.truncate(base);
+                if self.end_of_item(b'}', "',' or '}' after the field")? {
+                    break;
+                }
+            }
+        }
+        for (n, field) in fields.iter().enumerate() {
+            if field.required && seen & (1 << n) == 0 {
+                self.push_key(field.name);
+                return self.fail(open, Problem::Missing);
+            }
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, item: &Shape, max: usize, what: &'static str) -> Result<(), ConfigError> {
+        self.i += 1;
+        let (mut count, mut excess_at) = (0, None);
+        self.ws();
+        if !self.eat(b']') {
+            loop {
+                self.ws();
+                if count == max {
+                    excess_at = Some(self.i);
+                }
+                let base = self.path.len();
+                let _ = write!(self.path, "[{count}]");
+                self.value(item)?;
+                self.path.truncate(base);
+                count += 1;
+                if self.end_of_item(b']', "',' or ']' after the array item")? {
+                    break;
+                }
+            }
+        }
+        match excess_at {
+            Some(at) => self.fail(at, Problem::TooMany { what, count, max }),
+            None => Ok(()),
+        }
+    }
+
+    /// After an object field or array item: `true` at the closing `close`, `false` after a comma.
+    fn end_of_item(&mut self, close: u8, expected: &str) -> Result<bool, ConfigError> {
+        self.ws();
+        if self.eat(close) {
+            return Ok(true);
+        }
+        if !self.eat(b',') {
+            return self.syntax(expected);
+        }
+        self.ws();
+        if self.peek() == Some(close) {
+            let problem = bad("JSON allows no comma before a closing bracket");
+            return self.fail(self.i - 1, problem);
+        }
+        Ok(false)
+    }
+
+    fn push_key(&mut self, key: &str) {
+        if !self.path.is_empty() {
+            self.path.push('.');
+        }
+        self.path.push_str(key);
+    }
+
+    /// Reads the string starting at the current `"` and returns it unescaped.
+    fn string(&mut self) -> Result<String, ConfigError> {
+        let start = self.i;
+        self.i += 1;
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None => return self.fail(start, bad("unterminated string")),
+                Some(b'"') => break,
+                Some(b'\\') => self.escape(&mut out)?,
+                Some(..0x20) => {
+                    return self.fail(
+                        self.i,
+                        bad("control character in string (escape it, e.g. \\n)"),
+                    );
+                }
+                Some(c) => {
+                    out.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+        self.i += 1;
+        String::from_utf8(out).or_else(|_| self.fail(start, bad("string is not valid UTF-8")))
+    }
+
+    /// Decodes the escape sequence at the current `\` onto `out`. Like serde-json-core, takes
+    /// `\uXXXX` as one character, so surrogate pairs are refused.
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), ConfigError> {
+        let at = self.i;
+        let simple = |c| Some((c, 2));
+        let decoded = match self.text.get(at + 1) {
+            Some(b'u') => self.text.get(at + 2..at + 6).and_then(|hex| {
+                let hex = core::str::from_utf8(hex)
+                    .ok()
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+                Some((char::from_u32(u32::from_str_radix(hex, 16).ok()?)?, 6))
+            }),
+            Some(b'b') => simple('\u{8}'),
+            Some(b'f') => simple('\u{c}'),
+            Some(b'n') => simple('\n'),
+            Some(b'r') => simple('\r'),
+            Some(b't') => simple('\t'),
+            Some(&c @ (b'"' | b'\\' | b'/')) => simple(c as char),
+            _ => None,
+        };
+        let Some((c, len)) = decoded else {
+            let msg = "invalid escape sequence (\\uXXXX surrogate pairs are not supported: write the character itself)";
+            return self.fail(at, bad(msg));
+        };
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        self.i += len;
+        Ok(())
+    }
+
+    fn digits(&mut self, after: &str) -> Result<(), ConfigError> {
+        if !matches!(self.peek(), Some(b'0'..=b'9')) {
+            return self.syntax(after);
+        }
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        Ok(())
+    }
+
+    fn number(&mut self, shape: &Shape) -> Result<(), ConfigError> {
+        let start = self.i;
+        let negative = self.eat(b'-');
+        if !self.eat(b'0') {
+            self.digits("a digit")?;
+        }
+        let fraction = self.eat(b'.');
+        if fraction {
+            self.digits("a digit after '.'")?;
+        }
+        let exponent = self.eat(b'e') || self.eat(b'E');
+        if exponent {
+            let _ = self.eat(b'+') || self.eat(b'-');
+            self.digits("a digit in the exponent")?;
+        }
+        let text = core::str::from_utf8(&self.text[start..self.i]).unwrap_or_default();
+        let problem = match shape {
+            Shape::UInt if negative => Problem::WrongType {
+                expected: shape.expected(),
+                found: "a negative number",
+            },
+            Shape::UInt if fraction || exponent => Problem::WrongType {
+                expected: shape.expected(),
+                found: "a number with a fraction or exponent",
+            },
+            Shape::UInt if text.parse::<u32>().is_err() => {
+                Problem::Invalid(format!("too large (at most {})", u32::MAX))
+            }
+            Shape::Num if !text.parse::<f64>().is_ok_and(f64::is_finite) => {
+                Problem::Invalid("number out of range".into())
+            }
+            _ => return Ok(()),
+        };
+        self.fail(start, problem)
+    }
+}
