@@ -394,7 +394,7 @@ impl Proxy {
 
     /// Close a pool connection from outside (silence, handshake timeout).
     fn close_pool(&self, p: &mut Pool, why: &str) {
-        if let Some(o) = &p.out {
+        if let Some(o) = p.out.clone() {
             log::warn!("pool {}: {why}; closing the connection", p.cfg.name);
             p.set_error(why);
             o.close();
