@@ -19,7 +19,7 @@ pub mod stratum;
 pub mod work;
 
 #[cfg(feature = "sim")]
-// pub mod demo;
+pub mod demo;
 #[cfg(feature = "sim")]
 pub mod sim;
 

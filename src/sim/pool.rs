@@ -101,6 +101,7 @@ enum Cmd {
     DropConnections,
     SetSilent(bool),
     SetAnswerSubmits(bool),
+    SetDown(bool),
 }
 
 /// A running simulated pool. Stops (listener, connections, thread) on [`SimPool::stop`] or drop.
@@ -165,6 +166,12 @@ impl SimPool {
     /// With false, submits are read but never answered (a hung pool).
     pub fn set_answer_submits(&self, answer: bool) {
         self.send(Cmd::SetAnswerSubmits(answer));
+    }
+
+    /// Take the pool down (true): close every connection and refuse new ones at once, as a
+    /// dead pool does. false brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.send(Cmd::SetDown(down));
     }
 
     /// Close everything and join the thread (what drop does too).
@@ -264,6 +271,8 @@ struct Pool<'ex> {
     next_block: Option<Instant>,
     silent: bool,
     answer_submits: bool,
+    /// Refusing connections (simulated outage).
+    down: bool,
     /// Block of the last job sent to anyone.
     sent_block: u64,
 }
@@ -313,6 +322,7 @@ async fn run_pool(
         next_block: None,
         silent: false,
         answer_submits: true,
+        down: false,
         sent_block: 1,
         cfg,
     };
@@ -430,6 +440,15 @@ impl Pool<'_> {
                 }
             }
             Cmd::SetAnswerSubmits(a) => self.answer_submits = a,
+            Cmd::SetDown(d) => {
+                self.down = d;
+                if d {
+                    let ids: Vec<u64> = self.conns.keys().copied().collect();
+                    for id in ids {
+                        self.close(id);
+                    }
+                }
+            }
         }
     }
 
@@ -543,6 +562,10 @@ impl Pool<'_> {
     }
 
     fn accept(&mut self, stream: TcpStream) {
+        if self.down {
+            drop(stream);
+            return;
+        }
         let id = self.next_conn;
         self.next_conn += 1;
         let _ = stream.set_nodelay(true);
