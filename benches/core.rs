@@ -22,7 +22,12 @@ const NOTIFY_ROUNDS: usize = 200;
 const SUBMITS: usize = 2000;
 
 fn main() {
-    println!("hashmux core bench ({} cores visible)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "hashmux core bench ({} cores visible)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     validation_rate();
     proxy_figures();
 }
@@ -42,7 +47,9 @@ fn notify_line(job: u64, clean: bool) -> String {
 fn validation_rate() {
     let line = notify_line(1, true);
     let env = envelope(line.trim_end().as_bytes()).unwrap();
-    let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else { unreachable!() };
+    let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else {
+        unreachable!()
+    };
     let origin = JobOrigin {
         pool: 0,
         conn_gen: 1,
@@ -60,14 +67,23 @@ fn validation_rate() {
         let mut met = 0u32;
         for nonce in 0..n {
             let e2 = (nonce / 1000).to_le_bytes();
-            let h = job.share_hash(&ShareInput { tag: &[0, 1], miner_extranonce2: &e2, ntime: 0x6560f0a0, nonce, version: 0x2000_0000 });
+            let h = job.share_hash(&ShareInput {
+                tag: &[0, 1],
+                miner_extranonce2: &e2,
+                ntime: 0x6560f0a0,
+                nonce,
+                version: 0x2000_0000,
+            });
             met += target.is_met_by(&h) as u32;
         }
         std::hint::black_box(met);
         rates.push((n as f64 / t.elapsed().as_secs_f64()) as u64);
     }
     rates.sort();
-    println!("share validation, one core: median {} shares/s (min {}, max {})", rates[3], rates[0], rates[6]);
+    println!(
+        "share validation, one core: median {} shares/s (min {}, max {})",
+        rates[3], rates[0], rates[6]
+    );
 }
 
 /// A bench pool: answers the handshake, sends jobs on request, timestamps submits.
@@ -120,7 +136,11 @@ fn bench_pool(e2_size: usize) -> BenchPool {
             }
         }
     });
-    BenchPool { addr, jobs: jtx, submits: srx }
+    BenchPool {
+        addr,
+        jobs: jtx,
+        submits: srx,
+    }
 }
 
 struct Miner {
@@ -134,7 +154,11 @@ impl Miner {
         let s = TcpStream::connect(addr).unwrap();
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut m = Miner { w: s.try_clone().unwrap(), r: BufReader::new(s), e2_size: 0 };
+        let mut m = Miner {
+            w: s.try_clone().unwrap(),
+            r: BufReader::new(s),
+            e2_size: 0,
+        };
         m.w.write_all(b"{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"bench\"]}\n{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"b\",\"x\"]}\n").unwrap();
         loop {
             let v = m.line();
@@ -164,8 +188,14 @@ impl Miner {
     }
 }
 
-fn spawn_proxy(pools: &[std::net::SocketAddr]) -> (Child, std::net::SocketAddr, std::path::PathBuf) {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+fn spawn_proxy(
+    pools: &[std::net::SocketAddr],
+) -> (Child, std::net::SocketAddr, std::path::PathBuf) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let list: Vec<String> = pools
         .iter()
         .enumerate()
@@ -215,7 +245,10 @@ fn proxy_figures() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let (p50, p99) = (pct(&mut lat, 50), pct(&mut lat, 99));
-    println!("notify → last of {MINERS} miners: p50 {:?}, p99 {:?} ({NOTIFY_ROUNDS} rounds)", p50, p99);
+    println!(
+        "notify → last of {MINERS} miners: p50 {:?}, p99 {:?} ({NOTIFY_ROUNDS} rounds)",
+        p50, p99
+    );
 
     let m = &mut miners[0];
     let job = m.notify_or_latest();
@@ -230,17 +263,27 @@ fn proxy_figures() {
         );
         let t = Instant::now();
         m.w.write_all(line.as_bytes()).unwrap();
-        let (nonce, got) = pools[0].submits.recv_timeout(Duration::from_secs(5)).expect("share reached the pool");
+        let (nonce, got) = pools[0]
+            .submits
+            .recv_timeout(Duration::from_secs(5))
+            .expect("share reached the pool");
         assert_eq!(nonce, i as u64);
         lat.push(got.duration_since(t));
     }
     let (p50, p99) = (pct(&mut lat, 50), pct(&mut lat, 99));
-    println!("submit → pool: p50 {:?}, p99 {:?} ({SUBMITS} shares)", p50, p99);
+    println!(
+        "submit → pool: p50 {:?}, p99 {:?} ({SUBMITS} shares)",
+        p50, p99
+    );
 
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     for key in ["VmHWM", "VmRSS"] {
         if let Some(l) = status.lines().find(|l| l.starts_with(key)) {
-            println!("proxy {key} with {MINERS} miners and 2 pools: {}", l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "));
+            println!(
+                "proxy {key} with {MINERS} miners and 2 pools: {}",
+                l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+            );
         }
     }
     let _ = child.kill();
@@ -251,7 +294,10 @@ fn proxy_figures() {
 impl Miner {
     /// The id of the most recent notify (drains what is buffered, waiting briefly).
     fn notify_or_latest(&mut self) -> String {
-        self.r.get_ref().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        self.r
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
         let mut last = None;
         loop {
             let mut s = String::new();
@@ -265,7 +311,10 @@ impl Miner {
                 _ => break,
             }
         }
-        self.r.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        self.r
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         last.unwrap_or_else(|| self.notify())
     }
 }

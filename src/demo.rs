@@ -38,52 +38,75 @@ pub fn run(seconds: Option<u64>) -> std::io::Result<()> {
         pool_a.addr(),
         pool_b.addr()
     );
-    let cfg = crate::config::parse(json.as_bytes()).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let cfg =
+        crate::config::parse(json.as_bytes()).map_err(|e| std::io::Error::other(e.to_string()))?;
     let proxy = crate::runtime::spawn(cfg)?;
     let url = format!("http://{}/", proxy.http_addr.expect("demo config has http"));
-    println!("\nhashmux demo: proxy for miners on {}, stats page at {url}\n", proxy.stratum_addr);
-    let miners: Vec<SimMiner> = [("avalon-nano3s", MinerFlavour::Nano3s), ("cgminer", MinerFlavour::Cgminer), ("cpuminer", MinerFlavour::Plain)]
-        .into_iter()
-        .map(|(name, flavour)| {
-            SimMiner::start(SimMinerConfig {
-                addr: proxy.stratum_addr,
-                user: name.into(),
-                password: "x".into(),
-                flavour,
-                max_hashes_per_sec: 400_000,
-                name: name.into(),
-            })
+    println!(
+        "\nhashmux demo: proxy for miners on {}, stats page at {url}\n",
+        proxy.stratum_addr
+    );
+    let miners: Vec<SimMiner> = [
+        ("avalon-nano3s", MinerFlavour::Nano3s),
+        ("cgminer", MinerFlavour::Cgminer),
+        ("cpuminer", MinerFlavour::Plain),
+    ]
+    .into_iter()
+    .map(|(name, flavour)| {
+        SimMiner::start(SimMinerConfig {
+            addr: proxy.stratum_addr,
+            user: name.into(),
+            password: "x".into(),
+            flavour,
+            max_hashes_per_sec: 400_000,
+            name: name.into(),
         })
-        .collect();
+    })
+    .collect();
     let start = Instant::now();
     let mut phase = 0;
     loop {
         std::thread::sleep(Duration::from_secs(5));
         let t = start.elapsed().as_secs();
         if phase == 0 && t >= 40 {
-            println!("--- demo: taking pool a down; miners should move to pool b within a second ---");
+            println!(
+                "--- demo: taking pool a down; miners should move to pool b within a second ---"
+            );
             pool_a.set_down(true);
+            std::thread::sleep(Duration::from_secs(1));
             phase = 1;
         } else if phase == 1 && t >= 80 {
             println!("--- demo: pool a is back; miners should return to it ---");
             pool_a.set_down(false);
+            std::thread::sleep(Duration::from_secs(2));
             phase = 2;
         }
         if let Some(s) = proxy.snapshot() {
             let pools: Vec<String> = s
                 .pools
                 .iter()
-                .map(|p| format!("{}: {} ({} miners, {} accepted, {} rejected)", p.name, p.state, p.miners, p.shares.accepted, p.shares.rejected))
+                .map(|p| {
+                    format!(
+                        "{}: {} ({} miners, {} accepted, {} rejected)",
+                        p.name, p.state, p.miners, p.shares.accepted, p.shares.rejected
+                    )
+                })
                 .collect();
             let valid: u64 = s.miners.iter().map(|m| m.shares.valid).sum();
-            println!("[{t:>4}s] {} | miners' valid shares: {valid} | {url}", pools.join(" | "));
+            println!(
+                "[{t:>4}s] {} | miners' valid shares: {valid} | {url}",
+                pools.join(" | ")
+            );
         }
         if seconds.is_some_and(|limit| t >= limit) {
             break;
         }
     }
     let (a, b) = (pool_a.stats(), pool_b.stats());
-    println!("demo done: pool a accepted {} (rejected {}), pool b accepted {} (rejected {})", a.accepted, a.rejected, b.accepted, b.rejected);
+    println!(
+        "demo done: pool a accepted {} (rejected {}), pool b accepted {} (rejected {})",
+        a.accepted, a.rejected, b.accepted, b.rejected
+    );
     drop(miners);
     proxy.stop();
     Ok(())

@@ -34,14 +34,24 @@ pub struct LineReader {
 
 impl LineReader {
     pub fn new(capacity: usize) -> Self {
-        LineReader { buf: vec![0; capacity].into_boxed_slice(), start: 0, end: 0 }
+        LineReader {
+            buf: vec![0; capacity].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
     }
 
     /// Next line (without the terminator), `Ok(None)` at end of stream. Cancel-safe: bytes read
     /// stay in the buffer if the future is dropped.
-    pub async fn next_line<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Option<&[u8]>, LineError> {
+    pub async fn next_line<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+    ) -> Result<Option<&[u8]>, LineError> {
         let range = loop {
-            if let Some(i) = self.buf[self.start..self.end].iter().position(|&b| b == b'\n') {
+            if let Some(i) = self.buf[self.start..self.end]
+                .iter()
+                .position(|&b| b == b'\n')
+            {
                 let (s, mut e) = (self.start, self.start + i);
                 self.start = e + 1;
                 if e > s && self.buf[e - 1] == b'\r' {
@@ -57,7 +67,10 @@ impl LineReader {
             if self.end == self.buf.len() {
                 return Err(LineError::TooLong(self.buf.len()));
             }
-            let n = r.read(&mut self.buf[self.end..]).await.map_err(LineError::Io)?;
+            let n = r
+                .read(&mut self.buf[self.end..])
+                .await
+                .map_err(LineError::Io)?;
             if n == 0 {
                 return Ok(None);
             }
@@ -176,7 +189,10 @@ mod tests {
         smol::block_on(async {
             let mut src: &[u8] = b"0123456789abcdefXYZ\n";
             let mut r = LineReader::new(16);
-            assert!(matches!(r.next_line(&mut src).await, Err(LineError::TooLong(16))));
+            assert!(matches!(
+                r.next_line(&mut src).await,
+                Err(LineError::TooLong(16))
+            ));
         });
     }
 

@@ -36,13 +36,19 @@ fn main() -> ExitCode {
 }
 
 fn run(mut args: pico_args::Arguments) -> Result<(), String> {
-    let level: Option<String> = args.opt_value_from_str("--log-level").map_err(|e| e.to_string())?;
+    let level: Option<String> = args
+        .opt_value_from_str("--log-level")
+        .map_err(|e| e.to_string())?;
     let check = args.contains("--check");
-    let config: Option<PathBuf> = args.opt_value_from_os_str("--config", |s| Ok::<_, String>(PathBuf::from(s))).map_err(|e| e.to_string())?;
+    let config: Option<PathBuf> = args
+        .opt_value_from_os_str("--config", |s| Ok::<_, String>(PathBuf::from(s)))
+        .map_err(|e| e.to_string())?;
     let sub: Option<String> = args.subcommand().map_err(|e| e.to_string())?;
     match sub.as_deref() {
         Some("demo") => {
-            let seconds: Option<u64> = args.opt_value_from_str("--seconds").map_err(|e| e.to_string())?;
+            let seconds: Option<u64> = args
+                .opt_value_from_str("--seconds")
+                .map_err(|e| e.to_string())?;
             no_more(args)?;
             init_log(level.as_deref().unwrap_or("info"))?;
             demo(seconds)
@@ -51,7 +57,8 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
         None => {
             no_more(args)?;
             let path = config.ok_or("missing --config PATH (see --help)")?;
-            let cfg = hashmux::config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let cfg =
+                hashmux::config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             if check {
                 println!("{}: ok ({} pools)", path.display(), cfg.pools.len());
                 return Ok(());
@@ -79,9 +86,16 @@ fn init_log(level: &str) -> Result<(), String> {
         "info" => log::LevelFilter::Info,
         "debug" => log::LevelFilter::Debug,
         "trace" => log::LevelFilter::Trace,
-        other => return Err(format!("--log-level: unknown level {other:?} (error, warn, info, debug, trace)")),
+        other => {
+            return Err(format!(
+                "--log-level: unknown level {other:?} (error, warn, info, debug, trace)"
+            ))
+        }
     };
-    simple_logger::SimpleLogger::new().with_level(l).init().map_err(|e| e.to_string())
+    simple_logger::SimpleLogger::new()
+        .with_level(l)
+        .init()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(feature = "sim")]

@@ -75,7 +75,10 @@ impl Proxy {
         let mut miners = self.miners.borrow_mut();
         if miners.len() >= cfg.miners.max.min(MAX_MINERS) {
             self.refused.set(self.refused.get() + 1);
-            log::warn!("miner table full ({} miners): refusing {addr}", miners.len());
+            log::warn!(
+                "miner table full ({} miners): refusing {addr}",
+                miners.len()
+            );
             return None;
         }
         let tag = self.alloc_tag(&miners);
@@ -83,10 +86,21 @@ impl Proxy {
         self.next_miner_id.set(id.wrapping_add(1));
         let now = self.now_ms();
         let s = &cfg.miners;
-        let vd = crate::miners::vardiff::Vardiff::new(s.start_difficulty, s.min_difficulty, s.max_difficulty, s.shares_per_min, now);
+        let vd = crate::miners::vardiff::Vardiff::new(
+            s.start_difficulty,
+            s.min_difficulty,
+            s.max_difficulty,
+            s.shares_per_min,
+            now,
+        );
         let m = Rc::new(RefCell::new(Miner::new(id, tag, addr, out, vd, now)));
         let _ = miners.push(m.clone());
-        log::info!("miner #{id} connected from {addr} (tag {:02x}{:02x}, {} miners)", tag[0], tag[1], miners.len());
+        log::info!(
+            "miner #{id} connected from {addr} (tag {:02x}{:02x}, {} miners)",
+            tag[0],
+            tag[1],
+            miners.len()
+        );
         Some(m)
     }
 
@@ -111,7 +125,11 @@ impl Proxy {
             m.out.close();
             let mut d = self.departed.borrow_mut();
             add_counters(&mut d, &m.shares);
-            log::info!("miner {} disconnected: {why} ({} miners)", m.label(), miners.len());
+            log::info!(
+                "miner {} disconnected: {why} ({} miners)",
+                m.label(),
+                miners.len()
+            );
         }
     }
 
@@ -129,13 +147,19 @@ impl Proxy {
 
     /// Smallest extranonce2 size among pools that have ever told us theirs.
     pub fn smallest_pool_e2(&self) -> Option<usize> {
-        self.pools.iter().filter_map(|p| p.borrow().known_e2_size).min()
+        self.pools
+            .iter()
+            .filter_map(|p| p.borrow().known_e2_size)
+            .min()
     }
 
     /// Intersection of the version masks of every pool that answered `mining.configure` with
     /// rolling enabled; `None` if none did yet.
     pub fn pools_version_mask(&self) -> Option<u32> {
-        self.pools.iter().filter_map(|p| p.borrow().version_mask).reduce(|a, b| a & b)
+        self.pools
+            .iter()
+            .filter_map(|p| p.borrow().version_mask)
+            .reduce(|a, b| a & b)
     }
 
     /// Whether any pool has reported its extranonce size (so miners can be sized).
@@ -175,11 +199,19 @@ impl Proxy {
             emit::notify(b, id, &body, clean);
         });
         if !ok {
-            log::warn!("miner {}: output buffer full, dropping the connection", m.label());
+            log::warn!(
+                "miner {}: output buffer full, dropping the connection",
+                m.label()
+            );
             return;
         }
         m.sent_difficulty = Some(d);
-        m.jobs.push(crate::miners::SentJob { id, crc, job: job.clone(), difficulty: d });
+        m.jobs.push(crate::miners::SentJob {
+            id,
+            crc,
+            job: job.clone(),
+            difficulty: d,
+        });
         m.pool = Some(job.origin.pool);
         m.last_tx_ms = self.now_ms();
     }
@@ -216,7 +248,10 @@ impl Proxy {
     }
 
     fn assign_one(&self, m: &mut Miner, cands: &[Candidate]) {
-        let needs = MinerNeeds { e2_size: m.e2_size, version_mask: m.version_mask };
+        let needs = MinerNeeds {
+            e2_size: m.e2_size,
+            version_mask: m.version_mask,
+        };
         let target = split::choose(cands, &needs);
         if target == m.pool && m.jobs.latest().is_some() {
             return;
@@ -239,7 +274,9 @@ impl Proxy {
             }
             return;
         };
-        let Some(job) = self.pools[t].borrow().job.clone() else { return };
+        let Some(job) = self.pools[t].borrow().job.clone() else {
+            return;
+        };
         let old = m.pool;
         // Work for the old pool stays valid while that pool is live: don't make the miner drop it.
         let old_live = old.is_some_and(|o| self.pools[o].borrow().is_live());
@@ -262,7 +299,15 @@ impl Proxy {
     /// Forward a share to the pool that issued `job`. Counts `forwarded` and, if it cannot be
     /// sent, `lost`, on both the pool and `m`.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward(&self, m: &mut Miner, job: &Job, e2_pool: &[u8], ntime: u32, nonce: u32, version_bits: Option<u32>) {
+    pub fn forward(
+        &self,
+        m: &mut Miner,
+        job: &Job,
+        e2_pool: &[u8],
+        ntime: u32,
+        nonce: u32,
+        version_bits: Option<u32>,
+    ) {
         let mut p = self.pools[job.origin.pool].borrow_mut();
         p.shares.forwarded += 1;
         m.shares.forwarded += 1;
@@ -271,7 +316,11 @@ impl Proxy {
             _ => {
                 p.shares.lost += 1;
                 m.shares.lost += 1;
-                log::warn!("pool {}: share from miner {} lost: pool connection gone", p.cfg.name, m.label());
+                log::warn!(
+                    "pool {}: share from miner {} lost: pool connection gone",
+                    p.cfg.name,
+                    m.label()
+                );
                 return;
             }
         };
@@ -279,17 +328,30 @@ impl Proxy {
         p.next_id += 1;
         let now = self.now_ms();
         let diff = job.origin.difficulty.min(p.difficulty);
-        let evicted = p.track(InFlight { id, miner: m.id, difficulty: diff, sent_ms: now });
+        let evicted = p.track(InFlight {
+            id,
+            miner: m.id,
+            difficulty: diff,
+            sent_ms: now,
+        });
         let user = p.cfg.user.clone();
         if !out.push(|b| emit::submit(b, id, &user, &job.id, e2_pool, ntime, nonce, version_bits)) {
             p.answer(id);
             p.shares.lost += 1;
             m.shares.lost += 1;
-            log::warn!("pool {}: output buffer full; share lost, dropping the connection", p.cfg.name);
+            log::warn!(
+                "pool {}: output buffer full; share lost, dropping the connection",
+                p.cfg.name
+            );
         }
         if let Some(old) = evicted {
             p.shares.lost += 1;
-            log::warn!("pool {}: no answer to share {} after {} ms; counted lost", p.cfg.name, old.id, now - old.sent_ms);
+            log::warn!(
+                "pool {}: no answer to share {} after {} ms; counted lost",
+                p.cfg.name,
+                old.id,
+                now - old.sent_ms
+            );
             drop(p);
             if old.miner == m.id {
                 m.shares.lost += 1;
@@ -312,7 +374,11 @@ impl Proxy {
         } else {
             p.shares.rejected += 1;
             p.rejects.add(reason);
-            log::warn!("pool {} rejected a share from miner #{}: {reason}", p.cfg.name, f.miner);
+            log::warn!(
+                "pool {} rejected a share from miner #{}: {reason}",
+                p.cfg.name,
+                f.miner
+            );
         }
         drop(p);
         self.credit_miner(f.miner, |s| {
@@ -409,7 +475,10 @@ impl Proxy {
         let now = self.now_ms();
         let (job_timeout, idle_timeout) = {
             let c = self.cfg.borrow();
-            (c.failover.job_timeout_secs as u64 * 1000, c.miners.idle_timeout_secs as u64 * 1000)
+            (
+                c.failover.job_timeout_secs as u64 * 1000,
+                c.miners.idle_timeout_secs as u64 * 1000,
+            )
         };
         for p in self.pools.iter() {
             let mut p = p.borrow_mut();
@@ -418,7 +487,9 @@ impl Proxy {
                     let why = format!("no new job for {} s", job_timeout / 1000);
                     self.close_pool(&mut p, &why);
                 }
-                PoolState::Connecting | PoolState::Handshake if now.saturating_sub(p.state_since_ms) > HANDSHAKE_TIMEOUT_MS => {
+                PoolState::Connecting | PoolState::Handshake
+                    if now.saturating_sub(p.state_since_ms) > HANDSHAKE_TIMEOUT_MS =>
+                {
                     self.close_pool(&mut p, "not ready 20 s after connecting");
                 }
                 _ => {}
@@ -428,7 +499,11 @@ impl Proxy {
         for mref in miners.iter() {
             let mut m = mref.borrow_mut();
             if now.saturating_sub(m.last_rx_ms) > idle_timeout {
-                log::info!("miner {}: nothing received for {} s; closing", m.label(), idle_timeout / 1000);
+                log::info!(
+                    "miner {}: nothing received for {} s; closing",
+                    m.label(),
+                    idle_timeout / 1000
+                );
                 m.out.close();
                 continue;
             }
@@ -507,7 +582,10 @@ impl Proxy {
                     last_error: p.last_error.to_string(),
                     last_job_age_ms: p.job.as_ref().map(|_| now.saturating_sub(p.last_job_ms)),
                     rtt_ms: p.last_rtt_ms,
-                    miners: miners.iter().filter(|m| m.borrow().pool == Some(p.idx)).count(),
+                    miners: miners
+                        .iter()
+                        .filter(|m| m.borrow().pool == Some(p.idx))
+                        .count(),
                 }
             })
             .collect();
@@ -527,9 +605,11 @@ impl Proxy {
                     difficulty: m.sent_difficulty,
                     shares: m.shares.clone(),
                     connected_ms: up,
-                    last_share_age_ms: (m.last_share_ms > 0).then(|| now.saturating_sub(m.last_share_ms)),
+                    last_share_age_ms: (m.last_share_ms > 0)
+                        .then(|| now.saturating_sub(m.last_share_ms)),
                     switches: m.switches,
-                    hashrate: (m.shares.work_valid * 1000 / up as u128).min(u64::MAX as u128) as u64,
+                    hashrate: (m.shares.work_valid * 1000 / up as u128).min(u64::MAX as u128)
+                        as u64,
                 }
             })
             .collect();

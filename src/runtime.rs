@@ -22,13 +22,16 @@ struct Sockets {
 }
 
 fn bind(cfg: &Config) -> std::io::Result<Sockets> {
-    let stratum = std::net::TcpListener::bind(cfg.listen)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {} (listen): {e}", cfg.listen)))?;
+    let stratum = std::net::TcpListener::bind(cfg.listen).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {} (listen): {e}", cfg.listen),
+        )
+    })?;
     let http = match cfg.http {
-        Some(a) => Some(
-            std::net::TcpListener::bind(a)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a} (http): {e}")))?,
-        ),
+        Some(a) => Some(std::net::TcpListener::bind(a).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {a} (http): {e}"))
+        })?),
         None => None,
     };
     Ok(Sockets { stratum, http })
@@ -88,11 +91,18 @@ pub fn spawn(cfg: Config) -> std::io::Result<Handle> {
     let stratum_addr = sockets.stratum.local_addr()?;
     let http_addr = sockets.http.as_ref().map(|h| h.local_addr()).transpose()?;
     let (tx, rx) = smol::channel::unbounded();
-    let thread = std::thread::Builder::new().name("hashmux".into()).spawn(move || {
-        let ex = Rc::new(LocalExecutor::new());
-        smol::block_on(ex.run(serve(Proxy::new(cfg), ex.clone(), sockets, Some(rx))))
-    })?;
-    Ok(Handle { stratum_addr, http_addr, cmd: tx, thread: Some(thread) })
+    let thread = std::thread::Builder::new()
+        .name("hashmux".into())
+        .spawn(move || {
+            let ex = Rc::new(LocalExecutor::new());
+            smol::block_on(ex.run(serve(Proxy::new(cfg), ex.clone(), sockets, Some(rx))))
+        })?;
+    Ok(Handle {
+        stratum_addr,
+        http_addr,
+        cmd: tx,
+        thread: Some(thread),
+    })
 }
 
 async fn serve(
@@ -103,16 +113,27 @@ async fn serve(
 ) -> std::io::Result<()> {
     let stratum = async_net::TcpListener::try_from(sockets.stratum)?;
     proxy.stratum_addr.set(stratum.local_addr().ok());
-    log::info!("hashmux {} listening for miners on {}", env!("CARGO_PKG_VERSION"), stratum.local_addr()?);
+    log::info!(
+        "hashmux {} listening for miners on {}",
+        env!("CARGO_PKG_VERSION"),
+        stratum.local_addr()?
+    );
     for idx in 0..proxy.pools.len() {
-        ex.spawn(crate::pools::upstream::run(proxy.clone(), idx)).detach();
+        ex.spawn(crate::pools::upstream::run(proxy.clone(), idx))
+            .detach();
     }
-    ex.spawn(crate::miners::listener::run(proxy.clone(), stratum, ex.clone())).detach();
+    ex.spawn(crate::miners::listener::run(
+        proxy.clone(),
+        stratum,
+        ex.clone(),
+    ))
+    .detach();
     if let Some(h) = sockets.http {
         let h = async_net::TcpListener::try_from(h)?;
         proxy.http_addr.set(h.local_addr().ok());
         log::info!("stats page on http://{}/", h.local_addr()?);
-        ex.spawn(crate::http::run(proxy.clone(), h, ex.clone())).detach();
+        ex.spawn(crate::http::run(proxy.clone(), h, ex.clone()))
+            .detach();
     }
     let p = proxy.clone();
     ex.spawn(async move {

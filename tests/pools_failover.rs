@@ -25,20 +25,24 @@ fn pool(name: &str, e1: usize, e2: usize) -> SimPool {
 }
 
 fn miners(addr: SocketAddr) -> Vec<SimMiner> {
-    [MinerFlavour::Nano3s, MinerFlavour::Cgminer, MinerFlavour::Plain]
-        .into_iter()
-        .enumerate()
-        .map(|(i, flavour)| {
-            SimMiner::start(SimMinerConfig {
-                addr,
-                user: format!("rig{i}"),
-                password: "x".into(),
-                flavour,
-                max_hashes_per_sec: 300_000,
-                name: format!("rig{i}"),
-            })
+    [
+        MinerFlavour::Nano3s,
+        MinerFlavour::Cgminer,
+        MinerFlavour::Plain,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, flavour)| {
+        SimMiner::start(SimMinerConfig {
+            addr,
+            user: format!("rig{i}"),
+            password: "x".into(),
+            flavour,
+            max_hashes_per_sec: 300_000,
+            name: format!("rig{i}"),
         })
-        .collect()
+    })
+    .collect()
 }
 
 fn on_pool(h: &hashmux::runtime::Handle, name: &str, n: usize) -> Option<()> {
@@ -51,12 +55,24 @@ fn test_live_pool_accepts_shares_from_every_miner_flavour() {
     let p = pool("a", 4, 8);
     let proxy = hashmux::runtime::spawn(config(&[("a", p.addr(), 1)], 8)).unwrap();
     let ms = miners(proxy.stratum_addr);
-    wait_for(60, "3 accepted shares at the pool", || (p.stats().accepted >= 3).then_some(()));
-    wait_for(60, "every miner has accepted shares", || ms.iter().all(|m| m.stats().accepted > 0).then_some(()));
+    wait_for(60, "3 accepted shares at the pool", || {
+        (p.stats().accepted >= 3).then_some(())
+    });
+    wait_for(60, "every miner has accepted shares", || {
+        ms.iter().all(|m| m.stats().accepted > 0).then_some(())
+    });
     let st = p.stats();
     assert_eq!(st.rejected, 0, "{:?}", st.rejected_by_reason);
-    assert_eq!(st.workers.keys().collect::<Vec<_>>(), vec!["acct.a"], "shares go upstream under the pool's user");
-    assert!(st.extranonce2_prefixes.len() >= 2, "miners carry distinct tags: {:?}", st.extranonce2_prefixes);
+    assert_eq!(
+        st.workers.keys().collect::<Vec<_>>(),
+        vec!["acct.a"],
+        "shares go upstream under the pool's user"
+    );
+    assert!(
+        st.extranonce2_prefixes.len() >= 2,
+        "miners carry distinct tags: {:?}",
+        st.extranonce2_prefixes
+    );
     let s = proxy.snapshot().unwrap();
     let ps = &s.pools[0].shares;
     assert!(ps.forwarded >= ps.accepted && ps.accepted >= 3);
@@ -68,16 +84,21 @@ fn test_two_pools_with_different_extranonce_sizes_and_colliding_job_ids() {
     // a: E1 4 bytes, N 8; b: E1 8 bytes, N 4 → miners get extranonce2 size 2 for both.
     let a = pool("a", 4, 8);
     let b = pool("b", 8, 4);
-    let proxy = hashmux::runtime::spawn(config(&[("a", a.addr(), 1), ("b", b.addr(), 2)], 8)).unwrap();
+    let proxy =
+        hashmux::runtime::spawn(config(&[("a", a.addr(), 1), ("b", b.addr(), 2)], 8)).unwrap();
     wait_for(10, "both pools live", || {
         let s = proxy.snapshot()?;
         s.pools.iter().all(|p| p.state == "live").then_some(())
     });
     let ms = miners(proxy.stratum_addr);
-    wait_for(60, "accepted shares at a", || (a.stats().accepted >= 2).then_some(()));
+    wait_for(60, "accepted shares at a", || {
+        (a.stats().accepted >= 2).then_some(())
+    });
     a.set_down(true);
     wait_for(10, "miners on b", || on_pool(&proxy, "b", 3));
-    wait_for(60, "accepted shares at b", || (b.stats().accepted >= 2).then_some(()));
+    wait_for(60, "accepted shares at b", || {
+        (b.stats().accepted >= 2).then_some(())
+    });
     assert_eq!(a.stats().rejected, 0, "{:?}", a.stats().rejected_by_reason);
     assert_eq!(b.stats().rejected, 0, "{:?}", b.stats().rejected_by_reason);
     drop(ms);
@@ -90,23 +111,32 @@ fn test_switched_miner_late_share_goes_to_the_pool_that_issued_the_job() {
     let a = pool("a", 4, 8);
     let b = pool("b", 4, 8);
     b.set_down(true);
-    let proxy = hashmux::runtime::spawn(config(&[("a", a.addr(), 2), ("b", b.addr(), 1)], 8)).unwrap();
+    let proxy =
+        hashmux::runtime::spawn(config(&[("a", a.addr(), 2), ("b", b.addr(), 1)], 8)).unwrap();
     let mut m = RawMiner::connect(proxy.stratum_addr);
     m.handshake("rig");
     let job_a = m.next_job();
     b.set_down(false);
     let job_b = wait_for(20, "switch to b", || {
         let j = m.next_job();
-        (j.clean == false && proxy.snapshot()?.miners[0].pool.as_deref() == Some("b")).then_some(j)
+        (!j.clean && proxy.snapshot()?.miners[0].pool.as_deref() == Some("b")).then_some(j)
     });
-    assert_ne!(job_a.id, job_b.id, "proxy job ids differ even though both pools count from 1");
+    assert_ne!(
+        job_a.id, job_b.id,
+        "proxy job ids differ even though both pools count from 1"
+    );
     let before = a.stats().accepted;
     // Search at the pool's difficulty so the late share is forwarded.
     let e2 = format!("{:0w$x}", 9, w = m.extranonce2_size * 2);
     let (nonce, _) = job_a.find(&m.extranonce1, &e2, 0, 0.0002, None).unwrap();
-    let id = m.submit(&job_a.id, &(e2, format!("{:08x}", job_a.ntime), format!("{nonce:08x}")));
+    let id = m.submit(
+        &job_a.id,
+        &(e2, format!("{:08x}", job_a.ntime), format!("{nonce:08x}")),
+    );
     assert_eq!(m.response(id)["result"], json!(true));
-    wait_for(10, "late share accepted by a", || (a.stats().accepted > before).then_some(()));
+    wait_for(10, "late share accepted by a", || {
+        (a.stats().accepted > before).then_some(())
+    });
     assert_eq!(b.stats().rejected + a.stats().rejected, 0);
 }
 
@@ -114,20 +144,32 @@ fn test_switched_miner_late_share_goes_to_the_pool_that_issued_the_job() {
 fn test_live_pool_dies_miners_fail_over_then_fail_back() {
     let a = pool("a", 4, 8);
     let b = pool("b", 4, 8);
-    let proxy = hashmux::runtime::spawn(config(&[("a", a.addr(), 1), ("b", b.addr(), 2)], 8)).unwrap();
+    let proxy =
+        hashmux::runtime::spawn(config(&[("a", a.addr(), 1), ("b", b.addr(), 2)], 8)).unwrap();
     let ms = miners(proxy.stratum_addr);
     wait_for(20, "miners on a", || on_pool(&proxy, "a", 3));
     a.set_down(true);
     let t = std::time::Instant::now();
     wait_for(5, "miners on b", || on_pool(&proxy, "b", 3));
-    assert!(t.elapsed().as_millis() < 2_000, "failover took {:?}", t.elapsed());
+    assert!(
+        t.elapsed().as_millis() < 2_000,
+        "failover took {:?}",
+        t.elapsed()
+    );
     let b0 = b.stats().accepted;
-    wait_for(60, "shares accepted by b", || (b.stats().accepted > b0).then_some(()));
+    wait_for(60, "shares accepted by b", || {
+        (b.stats().accepted > b0).then_some(())
+    });
     a.set_down(false);
     wait_for(20, "miners back on a", || on_pool(&proxy, "a", 3));
     let a0 = a.stats().accepted;
-    wait_for(60, "shares accepted by a again", || (a.stats().accepted > a0).then_some(()));
-    assert!(ms.iter().all(|m| m.stats().connects == 1), "miners never reconnected");
+    wait_for(60, "shares accepted by a again", || {
+        (a.stats().accepted > a0).then_some(())
+    });
+    assert!(
+        ms.iter().all(|m| m.stats().connects == 1),
+        "miners never reconnected"
+    );
 }
 
 #[test]
@@ -137,12 +179,20 @@ fn test_every_pool_down_miners_stay_connected() {
     let ms = miners(proxy.stratum_addr);
     wait_for(20, "miners on a", || on_pool(&proxy, "a", 3));
     a.set_down(true);
-    wait_for(5, "pool down", || (proxy.snapshot()?.pools[0].state != "live").then_some(()));
+    wait_for(5, "pool down", || {
+        (proxy.snapshot()?.pools[0].state != "live").then_some(())
+    });
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(proxy.snapshot().unwrap().miners.len(), 3, "miners stay connected");
+    assert_eq!(
+        proxy.snapshot().unwrap().miners.len(),
+        3,
+        "miners stay connected"
+    );
     a.set_down(false);
     let a0 = a.stats().accepted;
-    wait_for(60, "mining resumes", || (a.stats().accepted > a0).then_some(()));
+    wait_for(60, "mining resumes", || {
+        (a.stats().accepted > a0).then_some(())
+    });
     assert!(ms.iter().all(|m| m.stats().connects == 1));
 }
 
@@ -151,7 +201,9 @@ fn test_pool_killed_mid_submit_counts_unanswered_shares_lost() {
     let a = pool("a", 4, 8);
     let proxy = hashmux::runtime::spawn(config(&[("a", a.addr(), 1)], 8)).unwrap();
     let ms = miners(proxy.stratum_addr);
-    wait_for(60, "accepted shares", || (a.stats().accepted >= 1).then_some(()));
+    wait_for(60, "accepted shares", || {
+        (a.stats().accepted >= 1).then_some(())
+    });
     a.set_answer_submits(false);
     wait_for(60, "a forwarded share left unanswered", || {
         let p = &proxy.snapshot()?.pools[0].shares;
@@ -177,7 +229,9 @@ fn test_pool_with_16kb_notify_lines_is_usable() {
     .unwrap();
     let proxy = hashmux::runtime::spawn(config(&[("big", p.addr(), 1)], 8)).unwrap();
     let ms = miners(proxy.stratum_addr);
-    wait_for(60, "accepted shares with big coinbase", || (p.stats().accepted >= 2).then_some(()));
+    wait_for(60, "accepted shares with big coinbase", || {
+        (p.stats().accepted >= 2).then_some(())
+    });
     assert_eq!(p.stats().rejected, 0);
     drop(ms);
 }

@@ -58,19 +58,39 @@ async fn serve(proxy: &Proxy, mut stream: TcpStream) -> std::io::Result<()> {
         match req.parse(&buf[..len]) {
             Ok(httparse::Status::Complete(_)) => {
                 if req.method != Some("GET") {
-                    return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"method not allowed\n").await;
+                    return respond(
+                        &mut stream,
+                        "405 Method Not Allowed",
+                        "text/plain",
+                        b"method not allowed\n",
+                    )
+                    .await;
                 }
                 break req.path.unwrap_or("/").to_string();
             }
             Ok(httparse::Status::Partial) if len < REQUEST_CAP => continue,
-            _ => return respond(&mut stream, "400 Bad Request", "text/plain", b"bad request\n").await,
+            _ => {
+                return respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    "text/plain",
+                    b"bad request\n",
+                )
+                .await
+            }
         }
     };
     let path = path.split('?').next().unwrap_or("/");
     match path {
         "/" => {
             let html = page::render(&proxy.snapshot());
-            respond(&mut stream, "200 OK", "text/html; charset=utf-8", html.as_bytes()).await
+            respond(
+                &mut stream,
+                "200 OK",
+                "text/html; charset=utf-8",
+                html.as_bytes(),
+            )
+            .await
         }
         "/api/stats" => {
             let json = proxy.snapshot().to_json();
@@ -78,14 +98,23 @@ async fn serve(proxy: &Proxy, mut stream: TcpStream) -> std::io::Result<()> {
         }
         "/healthz" => {
             let live = proxy.pools.iter().any(|p| p.borrow().is_live());
-            let (status, body): (&str, &[u8]) = if live { ("200 OK", b"ok\n") } else { ("503 Service Unavailable", b"no live pool\n") };
+            let (status, body): (&str, &[u8]) = if live {
+                ("200 OK", b"ok\n")
+            } else {
+                ("503 Service Unavailable", b"no live pool\n")
+            };
             respond(&mut stream, status, "text/plain", body).await
         }
         _ => respond(&mut stream, "404 Not Found", "text/plain", b"not found\n").await,
     }
 }
 
-async fn respond(stream: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
+async fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
         body.len()

@@ -13,11 +13,21 @@ pub fn render(s: &Snapshot) -> String {
         ".live{color:#080}.down{color:#b00}</style></head><body>"
     ));
     let total: u128 = s.pools.iter().map(|p| p.shares.work_valid).sum();
-    let _ = write!(h, "<h1>hashmux {}</h1><p>up {}", s.version, duration(s.uptime_ms));
-    let _ = write!(h, " · {} miners · {} refused (table full)</p>", s.miners.len(), s.refused);
+    let _ = write!(
+        h,
+        "<h1>hashmux {}</h1><p>up {}",
+        s.version,
+        duration(s.uptime_ms)
+    );
+    let _ = write!(
+        h,
+        " · {} miners · {} refused (table full)</p>",
+        s.miners.len(),
+        s.refused
+    );
     h.push_str("<h2>Pools</h2><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>work %</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
     for p in &s.pools {
-        let pct = if total == 0 { 0 } else { p.shares.work_valid * 1000 / total };
+        let pct = (p.shares.work_valid * 1000).checked_div(total).unwrap_or(0);
         let _ = write!(
             h,
             "<tr><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",

@@ -54,7 +54,9 @@ async fn serve(proxy: Rc<Proxy>, stream: TcpStream, miner: crate::proxy::MinerRe
                         m.last_rx_ms = proxy.now_ms();
                         m.bytes_in += line.len() as u64 + 1;
                     }
-                    if let Err(Close(why)) = session::handle_line(&proxy, &miner, line, &mut bad).await {
+                    if let Err(Close(why)) =
+                        session::handle_line(&proxy, &miner, line, &mut bad).await
+                    {
                         return why;
                     }
                 }

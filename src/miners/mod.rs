@@ -91,7 +91,10 @@ pub struct DupRing {
 
 impl Default for DupRing {
     fn default() -> Self {
-        DupRing { hashes: [0; DUP_RING], next: 0 }
+        DupRing {
+            hashes: [0; DUP_RING],
+            next: 0,
+        }
     }
 }
 
@@ -140,7 +143,14 @@ pub struct Miner {
 }
 
 impl Miner {
-    pub fn new(id: u32, tag: [u8; TAG_SIZE], addr: SocketAddr, out: Rc<Outbox>, vardiff: Vardiff, now_ms: u64) -> Miner {
+    pub fn new(
+        id: u32,
+        tag: [u8; TAG_SIZE],
+        addr: SocketAddr,
+        out: Rc<Outbox>,
+        vardiff: Vardiff,
+        now_ms: u64,
+    ) -> Miner {
         Miner {
             id,
             tag,
@@ -180,7 +190,13 @@ impl Miner {
         if next == self.state {
             return false;
         }
-        log::debug!("miner {} ({}): {:?} -> {:?}", self.id, self.addr, self.state, next);
+        log::debug!(
+            "miner {} ({}): {:?} -> {:?}",
+            self.id,
+            self.addr,
+            self.state,
+            next
+        );
         self.state = next;
         true
     }
@@ -233,7 +249,14 @@ mod tests {
 
     fn miner() -> Miner {
         let v = Vardiff::new(Difficulty::ONE, Difficulty::ONE, Difficulty::ONE, 20, 0);
-        Miner::new(5, [0, 5], "127.0.0.1:1".parse().unwrap(), Rc::new(Outbox::new(1024)), v, 0)
+        Miner::new(
+            5,
+            [0, 5],
+            "127.0.0.1:1".parse().unwrap(),
+            Rc::new(Outbox::new(1024)),
+            v,
+            0,
+        )
     }
 
     #[test]
@@ -270,7 +293,12 @@ mod tests {
         for _ in 0..10_000 {
             let (id, crc) = m.new_job_id();
             assert!(!m.jobs.has_crc(crc));
-            m.jobs.push(SentJob { id, crc, job: job.clone(), difficulty: Difficulty::ONE });
+            m.jobs.push(SentJob {
+                id,
+                crc,
+                job: job.clone(),
+                difficulty: Difficulty::ONE,
+            });
             crcs.insert(crc);
         }
         let ring: Vec<u16> = m.jobs.slots.iter().flatten().map(|j| j.crc).collect();
@@ -291,7 +319,9 @@ mod tests {
         use crate::stratum::msg::{envelope, PoolMessage};
         let line = br#"{"id":null,"method":"mining.notify","params":["j","0000000000000000000000000000000000000000000000000000000000000000","","",[],"20000000","1d00ffff","65000000",false]}"#;
         let env = envelope(line).unwrap();
-        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else { panic!() };
+        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else {
+            panic!()
+        };
         let origin = crate::work::job::JobOrigin {
             pool: 0,
             conn_gen: 0,

@@ -24,7 +24,12 @@ const MAX_BAD_LINES: u32 = 20;
 pub struct Close(pub String);
 
 /// Handle one line from a miner.
-pub async fn handle_line(proxy: &Proxy, miner: &MinerRef, line: &[u8], bad_lines: &mut u32) -> Result<(), Close> {
+pub async fn handle_line(
+    proxy: &Proxy,
+    miner: &MinerRef,
+    line: &[u8],
+    bad_lines: &mut u32,
+) -> Result<(), Close> {
     if line.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(());
     }
@@ -38,24 +43,37 @@ pub async fn handle_line(proxy: &Proxy, miner: &MinerRef, line: &[u8], bad_lines
     };
     let id = env.id;
     match req {
-        MinerRequest::Configure { version_rolling, mask } => {
+        MinerRequest::Configure {
+            version_rolling,
+            mask,
+        } => {
             proxy.wait_for_pools(POOL_WAIT).await;
             let mut m = miner.borrow_mut();
             let granted = version_rolling
-                .then(|| mask & proxy.pools_version_mask().unwrap_or(crate::pools::WANTED_VERSION_MASK))
+                .then(|| {
+                    mask & proxy
+                        .pools_version_mask()
+                        .unwrap_or(crate::pools::WANTED_VERSION_MASK)
+                })
                 .filter(|g| *g != 0);
             m.version_mask = granted;
             m.out.push(|b| emit::configure_result(b, id, granted));
         }
         MinerRequest::Subscribe { agent } => {
-            if miner.borrow().state != MinerState::Connected && miner.borrow().state != MinerState::Authorized {
+            if miner.borrow().state != MinerState::Connected
+                && miner.borrow().state != MinerState::Authorized
+            {
                 let m = miner.borrow();
-                m.out.push(|b| emit::error(b, id, code::OTHER, "already subscribed"));
+                m.out
+                    .push(|b| emit::error(b, id, code::OTHER, "already subscribed"));
                 return Ok(());
             }
             proxy.wait_for_pools(POOL_WAIT).await;
             let mut m = miner.borrow_mut();
-            m.e2_size = proxy.smallest_pool_e2().and_then(miner_e2_size).unwrap_or(MAX_MINER_E2);
+            m.e2_size = proxy
+                .smallest_pool_e2()
+                .and_then(miner_e2_size)
+                .unwrap_or(MAX_MINER_E2);
             if let Some(a) = agent {
                 m.agent.clear();
                 let _ = m.agent.push_str(crate::stats::truncate(a, 64));
@@ -84,7 +102,9 @@ pub async fn handle_line(proxy: &Proxy, miner: &MinerRef, line: &[u8], bad_lines
                     m.out.push(|b| emit::result(b, id, "true"));
                 }
                 None => {
-                    m.out.push(|b| emit::error(b, id, code::OTHER, "difficulty must be a positive number"));
+                    m.out.push(|b| {
+                        emit::error(b, id, code::OTHER, "difficulty must be a positive number")
+                    });
                 }
             }
         }
@@ -93,9 +113,15 @@ pub async fn handle_line(proxy: &Proxy, miner: &MinerRef, line: &[u8], bad_lines
             submit(proxy, &mut m, id, &s);
         }
         MinerRequest::Unknown(method) => {
-            log::debug!("miner {}: unsupported method {method}", miner.borrow().label());
+            log::debug!(
+                "miner {}: unsupported method {method}",
+                miner.borrow().label()
+            );
             if id != "null" {
-                miner.borrow().out.push(|b| emit::error(b, id, code::OTHER, "unsupported method"));
+                miner
+                    .borrow()
+                    .out
+                    .push(|b| emit::error(b, id, code::OTHER, "unsupported method"));
             }
         }
         MinerRequest::NoMethod => {}
@@ -117,7 +143,12 @@ fn bad_line(miner: &MinerRef, id: &str, why: &str, bad_lines: &mut u32) -> Resul
 /// Apply a state event; a miner that starts working is given a pool and a job at once.
 fn transition(proxy: &Proxy, m: &mut Miner, ev: MinerEvent) {
     if m.on(ev) && m.state == MinerState::Working {
-        log::info!("miner {} ready (extranonce2 size {}, version mask {:?})", m.label(), m.e2_size, m.version_mask);
+        log::info!(
+            "miner {} ready (extranonce2 size {}, version mask {:?})",
+            m.label(),
+            m.e2_size,
+            m.version_mask
+        );
         proxy.assign(m);
     }
 }
@@ -131,7 +162,9 @@ fn submit(proxy: &Proxy, m: &mut Miner, id: &str, s: &Submit<'_>) {
     if m.state != MinerState::Working {
         m.shares.malformed += 1;
         let (c, msg) = match m.state {
-            MinerState::Connected | MinerState::Authorized => (code::NOT_SUBSCRIBED, "not subscribed"),
+            MinerState::Connected | MinerState::Authorized => {
+                (code::NOT_SUBSCRIBED, "not subscribed")
+            }
             _ => (code::UNAUTHORIZED, "not authorized"),
         };
         return reply_err(m, c, msg);
@@ -145,11 +178,16 @@ fn submit(proxy: &Proxy, m: &mut Miner, id: &str, s: &Submit<'_>) {
         let p = proxy.pools[job.origin.pool].borrow();
         if p.conn_gen != job.origin.conn_gen || p.epoch != job.origin.epoch {
             m.shares.stale += 1;
-            return reply_err(m, code::STALE, "stale share: the pool has moved to a new block");
+            return reply_err(
+                m,
+                code::STALE,
+                "stale share: the pool has moved to a new block",
+            );
         }
     }
     let mut e2 = [0u8; MAX_MINER_E2];
-    if hex_decode(s.extranonce2, &mut e2) != Some(m.e2_size) || s.extranonce2.len() != 2 * m.e2_size {
+    if hex_decode(s.extranonce2, &mut e2) != Some(m.e2_size) || s.extranonce2.len() != 2 * m.e2_size
+    {
         m.shares.malformed += 1;
         let msg = format!("extranonce2 must be {} bytes of hex", m.e2_size);
         return reply_err(m, code::OTHER, &msg);
@@ -168,9 +206,17 @@ fn submit(proxy: &Proxy, m: &mut Miner, id: &str, s: &Submit<'_>) {
         }
     };
     let tag = m.tag;
-    let hash = job.share_hash(&ShareInput { tag: &tag, miner_extranonce2: e2, ntime: s.ntime, nonce: s.nonce, version });
+    let hash = job.share_hash(&ShareInput {
+        tag: &tag,
+        miner_extranonce2: e2,
+        ntime: s.ntime,
+        nonce: s.nonce,
+        version,
+    });
     // A miner may apply a new difficulty to an older job: accept the easier of the two.
-    let local = sent.difficulty.min(m.sent_difficulty.unwrap_or(sent.difficulty));
+    let local = sent
+        .difficulty
+        .min(m.sent_difficulty.unwrap_or(sent.difficulty));
     if !local.target().is_met_by(&hash) {
         m.shares.low_difficulty += 1;
         return reply_err(m, code::LOW_DIFFICULTY, "low difficulty share");
@@ -191,7 +237,9 @@ fn submit(proxy: &Proxy, m: &mut Miner, id: &str, s: &Submit<'_>) {
     };
     if pool_diff.target().is_met_by(&hash) {
         let e2_pool = job.pool_extranonce2(&tag, e2);
-        let vbits = s.version_bits.map(|_| version & m.version_mask.unwrap_or(0));
+        let vbits = s
+            .version_bits
+            .map(|_| version & m.version_mask.unwrap_or(0));
         proxy.forward(m, &job, &e2_pool, s.ntime, s.nonce, vbits);
     }
 }

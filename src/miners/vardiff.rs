@@ -25,7 +25,13 @@ pub struct Vardiff {
 }
 
 impl Vardiff {
-    pub fn new(start: Difficulty, min: Difficulty, max: Difficulty, shares_per_min: u32, now_ms: u64) -> Self {
+    pub fn new(
+        start: Difficulty,
+        min: Difficulty,
+        max: Difficulty,
+        shares_per_min: u32,
+        now_ms: u64,
+    ) -> Self {
         Vardiff {
             current: start.clamp(min, max),
             min,
@@ -69,7 +75,9 @@ impl Vardiff {
             // hashes per ms × ms per share at the target rate
             self.work * 60_000 / (elapsed as u128 * self.shares_per_min as u128)
         };
-        let wanted = wanted.clamp(cur / 16, cur.saturating_mul(64)).min(u64::MAX as u128) as u64;
+        let wanted = wanted
+            .clamp(cur / 16, cur.saturating_mul(64))
+            .min(u64::MAX as u128) as u64;
         let wanted = Difficulty(wanted.max(1)).clamp(self.min, self.max);
         self.restart(now_ms);
         // Ignore changes inside ±25 %: they are noise and cost a notify.
@@ -119,7 +127,11 @@ mod tests {
     #[test]
     fn test_vardiff_no_shares_lowers_but_respects_min() {
         let mut v = Vardiff::new(d(8), d(4), d(4096), 20, 0);
-        assert_eq!(v.retarget(30_000), None, "not due without shares before 60 s");
+        assert_eq!(
+            v.retarget(30_000),
+            None,
+            "not due without shares before 60 s"
+        );
         assert_eq!(v.retarget(60_000), Some(d(4)));
         assert_eq!(v.retarget(120_000), None, "already at min");
     }

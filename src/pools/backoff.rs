@@ -32,7 +32,9 @@ mod tests {
 
     #[test]
     fn test_backoff_jitter_varies_with_seed() {
-        let set: std::collections::BTreeSet<u64> = (0..32).map(|s| delay_ms(3, 1000, 60_000, s * 7919)).collect();
+        let set: std::collections::BTreeSet<u64> = (0..32)
+            .map(|s| delay_ms(3, 1000, 60_000, s * 7919))
+            .collect();
         assert!(set.len() > 8);
     }
 }

@@ -44,7 +44,9 @@ pub enum PoolEvent {
     Connected,
     /// Authorized and a job is present.
     Ready,
-    Lost { retry_at_ms: u64 },
+    Lost {
+        retry_at_ms: u64,
+    },
 }
 
 /// One submit waiting for the pool's answer.
@@ -136,7 +138,12 @@ impl Pool {
             self.state = next;
             return false;
         }
-        log::info!("pool {}: {} -> {}", self.cfg.name, state_name(self.state), state_name(next));
+        log::info!(
+            "pool {}: {} -> {}",
+            self.cfg.name,
+            state_name(self.state),
+            state_name(next)
+        );
         self.state = next;
         self.state_since_ms = now_ms;
         true
@@ -186,7 +193,9 @@ mod tests {
     use super::*;
 
     fn pool() -> Pool {
-        let cfg = crate::config::parse(br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}]}"#).unwrap();
+        let cfg =
+            crate::config::parse(br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}]}"#)
+                .unwrap();
         Pool::new(0, cfg.pools[0].clone())
     }
 
@@ -219,7 +228,12 @@ mod tests {
     #[test]
     fn test_inflight_answer_once_and_overwrite_reports_lost() {
         let mut p = pool();
-        let f = |id| InFlight { id, miner: 1, difficulty: Difficulty::ONE, sent_ms: 0 };
+        let f = |id| InFlight {
+            id,
+            miner: 1,
+            difficulty: Difficulty::ONE,
+            sent_ms: 0,
+        };
         assert!(p.track(f(100)).is_none());
         assert_eq!(p.answer(100).map(|x| x.id), Some(100));
         assert!(p.answer(100).is_none(), "answered once");

@@ -37,7 +37,10 @@ struct Ended {
 
 impl Ended {
     fn because(why: impl Into<String>) -> Ended {
-        Ended { why: why.into(), retry_after_ms: None }
+        Ended {
+            why: why.into(),
+            retry_after_ms: None,
+        }
     }
 }
 
@@ -55,7 +58,9 @@ pub async fn run(proxy: Rc<Proxy>, idx: usize) {
             let mut p = proxy.pools[idx].borrow_mut();
             p.failures = p.failures.saturating_add(1);
             let seed = proxy.now_ms() ^ ((idx as u64) << 32) ^ p.connects;
-            ended.retry_after_ms.unwrap_or_else(|| backoff::delay_ms(p.failures, min, max, seed))
+            ended
+                .retry_after_ms
+                .unwrap_or_else(|| backoff::delay_ms(p.failures, min, max, seed))
         };
         proxy.pool_lost(idx, &ended.why, proxy.now_ms() + delay);
         smol::Timer::after(Duration::from_millis(delay)).await;
@@ -67,10 +72,17 @@ async fn connect_and_serve(proxy: &Rc<Proxy>, idx: usize) -> Ended {
         let p = proxy.pools[idx].borrow();
         format!("{}:{}", p.cfg.host, p.cfg.port)
     };
-    let connect = async { TcpStream::connect(target.as_str()).await.map_err(|e| e.to_string()) };
+    let connect = async {
+        TcpStream::connect(target.as_str())
+            .await
+            .map_err(|e| e.to_string())
+    };
     let timeout = async {
         smol::Timer::after(CONNECT_TIMEOUT).await;
-        Err(format!("connect timed out after {} s", CONNECT_TIMEOUT.as_secs()))
+        Err(format!(
+            "connect timed out after {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))
     };
     let stream = match future::or(connect, timeout).await {
         Ok(s) => s,
@@ -92,7 +104,11 @@ async fn connect_and_serve(proxy: &Rc<Proxy>, idx: usize) -> Ended {
         let (user, pass) = (p.cfg.user.clone(), p.cfg.password.clone());
         out.push(|b| {
             emit::configure(b, ID_CONFIGURE, WANTED_VERSION_MASK);
-            emit::subscribe(b, ID_SUBSCRIBE, concat!("hashmux/", env!("CARGO_PKG_VERSION")));
+            emit::subscribe(
+                b,
+                ID_SUBSCRIBE,
+                concat!("hashmux/", env!("CARGO_PKG_VERSION")),
+            );
             emit::authorize(b, ID_AUTHORIZE, &user, &pass);
         });
     }
@@ -142,16 +158,36 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
         }
     };
     match msg {
-        PoolMessage::Response { id: Some(ID_CONFIGURE), result, .. } => {
+        PoolMessage::Response {
+            id: Some(ID_CONFIGURE),
+            result,
+            ..
+        } => {
             let mask = (result.get("version-rolling") == Some(Value::Bool(true)))
-                .then(|| result.get("version-rolling.mask").and_then(|m| m.as_str()).and_then(parse_mask))
+                .then(|| {
+                    result
+                        .get("version-rolling.mask")
+                        .and_then(|m| m.as_str())
+                        .and_then(parse_mask)
+                })
                 .flatten();
             proxy.pools[idx].borrow_mut().version_mask = mask;
-            log::info!("pool {}: version rolling mask {:?}", name(), mask.map(|m| format!("{m:08x}")));
+            log::info!(
+                "pool {}: version rolling mask {:?}",
+                name(),
+                mask.map(|m| format!("{m:08x}"))
+            );
         }
-        PoolMessage::Response { id: Some(ID_SUBSCRIBE), result, error } => {
+        PoolMessage::Response {
+            id: Some(ID_SUBSCRIBE),
+            result,
+            error,
+        } => {
             let Some((e1_hex, n)) = subscribe_result(&result).filter(|_| error.is_null()) else {
-                return Err(Ended::because(format!("subscribe refused: {}", error_text(&error))));
+                return Err(Ended::because(format!(
+                    "subscribe refused: {}",
+                    error_text(&error)
+                )));
             };
             let mut e1 = [0u8; 32];
             let Some(len) = hex_decode(e1_hex, &mut e1) else {
@@ -167,9 +203,16 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
             p.extranonce1 = heapless::Vec::from_slice(&e1[..len]).unwrap_or_default();
             p.extranonce2_size = n;
             p.known_e2_size = Some(n);
-            log::info!("pool {}: subscribed, extranonce1 {e1_hex}, extranonce2_size {n}", p.cfg.name);
+            log::info!(
+                "pool {}: subscribed, extranonce1 {e1_hex}, extranonce2_size {n}",
+                p.cfg.name
+            );
         }
-        PoolMessage::Response { id: Some(ID_AUTHORIZE), result, error } => {
+        PoolMessage::Response {
+            id: Some(ID_AUTHORIZE),
+            result,
+            error,
+        } => {
             if result != Value::Bool(true) {
                 return Err(Ended::because(format!(
                     "authorization refused for user {}: {}",
@@ -180,11 +223,17 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
             proxy.pools[idx].borrow_mut().authorized = true;
             proxy.maybe_ready(idx);
         }
-        PoolMessage::Response { id: Some(id), result, error } => {
+        PoolMessage::Response {
+            id: Some(id),
+            result,
+            error,
+        } => {
             let accepted = result == Value::Bool(true) && error.is_null();
             proxy.verdict(idx, id, accepted, &error_text(&error));
         }
-        PoolMessage::Response { id: None, .. } => log::debug!("pool {}: response without id", name()),
+        PoolMessage::Response { id: None, .. } => {
+            log::debug!("pool {}: response without id", name())
+        }
         PoolMessage::Notify(n) => {
             let job = {
                 let mut p = proxy.pools[idx].borrow_mut();
@@ -192,7 +241,10 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
                     log::warn!("pool {}: job before subscribe answer; dropped", p.cfg.name);
                     return Ok(());
                 }
-                let new_block = n.clean || p.job.as_ref().is_some_and(|j| !prevhash_eq(&j.prevhash, n.prevhash));
+                let new_block = n.clean
+                    || p.job
+                        .as_ref()
+                        .is_some_and(|j| !prevhash_eq(&j.prevhash, n.prevhash));
                 if new_block {
                     p.epoch = p.epoch.wrapping_add(1);
                 }
@@ -228,7 +280,10 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
             }
             None => log::warn!("pool {}: ignoring set_difficulty {text}", name()),
         },
-        PoolMessage::SetExtranonce { extranonce1, extranonce2_size } => {
+        PoolMessage::SetExtranonce {
+            extranonce1,
+            extranonce2_size,
+        } => {
             let mut e1 = [0u8; 32];
             let n = extranonce2_size as usize;
             match hex_decode(extranonce1, &mut e1) {
@@ -239,9 +294,16 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
                     p.known_e2_size = Some(n);
                     // Jobs under the old extranonce cannot take new shares.
                     p.epoch = p.epoch.wrapping_add(1);
-                    log::info!("pool {}: new extranonce1 {extranonce1}, extranonce2_size {n}", p.cfg.name);
+                    log::info!(
+                        "pool {}: new extranonce1 {extranonce1}, extranonce2_size {n}",
+                        p.cfg.name
+                    );
                 }
-                _ => return Err(Ended::because(format!("unusable set_extranonce ({extranonce1}, {n})"))),
+                _ => {
+                    return Err(Ended::because(format!(
+                        "unusable set_extranonce ({extranonce1}, {n})"
+                    )))
+                }
             }
         }
         PoolMessage::SetVersionMask(mask) => {
@@ -249,7 +311,11 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
             log::info!("pool {}: version mask now {mask:08x}", name());
             proxy.narrow_version_masks(idx, mask);
         }
-        PoolMessage::Reconnect { host, port, wait_secs } => {
+        PoolMessage::Reconnect {
+            host,
+            port,
+            wait_secs,
+        } => {
             let wait = wait_secs.min(600) * 1000;
             log::info!(
                 "pool {}: asked to reconnect (to {}:{}) in {} s; reconnecting to the configured address",
@@ -258,9 +324,16 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
                 port.map(|p| p.to_string()).unwrap_or_else(|| "same port".into()),
                 wait / 1000
             );
-            return Err(Ended { why: "pool sent client.reconnect".into(), retry_after_ms: Some(wait.max(100)) });
+            return Err(Ended {
+                why: "pool sent client.reconnect".into(),
+                retry_after_ms: Some(wait.max(100)),
+            });
         }
-        PoolMessage::ShowMessage(text) => log::info!("pool {} says: {}", name(), crate::stats::truncate(text, 200)),
+        PoolMessage::ShowMessage(text) => log::info!(
+            "pool {} says: {}",
+            name(),
+            crate::stats::truncate(text, 200)
+        ),
         PoolMessage::Unknown(method) => {
             log::debug!("pool {}: unsupported method {method}", name());
             if env.id != "null" {
@@ -281,8 +354,16 @@ fn error_text(e: &Value<'_>) -> String {
     match e {
         Value::Null => "no reason given".into(),
         Value::Str(s) => (*s).into(),
-        Value::Array(_) => e.at(1).and_then(|m| m.as_str()).unwrap_or("no reason given").into(),
-        Value::Object(_) => e.get("message").and_then(|m| m.as_str()).unwrap_or("no reason given").into(),
+        Value::Array(_) => e
+            .at(1)
+            .and_then(|m| m.as_str())
+            .unwrap_or("no reason given")
+            .into(),
+        Value::Object(_) => e
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("no reason given")
+            .into(),
         other => format!("{other:?}"),
     }
 }

@@ -46,10 +46,19 @@ mod tests {
     use super::*;
 
     fn c(idx: usize, live: bool, priority: u32) -> Candidate {
-        Candidate { idx, live, priority, extranonce2_size: 8, version_mask: Some(0x1fffe000) }
+        Candidate {
+            idx,
+            live,
+            priority,
+            extranonce2_size: 8,
+            version_mask: Some(0x1fffe000),
+        }
     }
 
-    const M: MinerNeeds = MinerNeeds { e2_size: 4, version_mask: Some(0x1fffe000) };
+    const M: MinerNeeds = MinerNeeds {
+        e2_size: 4,
+        version_mask: Some(0x1fffe000),
+    };
 
     #[test]
     fn test_choose_lowest_priority_live_pool() {
@@ -65,7 +74,10 @@ mod tests {
         let mut narrow = c(1, true, 1);
         narrow.version_mask = Some(0x00ff_e000);
         assert_eq!(choose(&[small, narrow, c(2, true, 9)], &M), Some(2));
-        let plain = MinerNeeds { e2_size: 2, version_mask: None };
+        let plain = MinerNeeds {
+            e2_size: 2,
+            version_mask: None,
+        };
         assert_eq!(choose(&[small, narrow], &plain), Some(0));
     }
 }

@@ -62,7 +62,13 @@ impl Snapshot {
     /// JSON for `/api/stats`. Never contains pool passwords (the snapshot has none).
     pub fn to_json(&self) -> String {
         let mut s = String::with_capacity(1024 + 512 * (self.pools.len() + self.miners.len()));
-        let _ = write!(s, "{{\"version\":\"{}\",\"uptime_s\":{},\"refused_miners\":{},\"pools\":[", self.version, self.uptime_ms / 1000, self.refused);
+        let _ = write!(
+            s,
+            "{{\"version\":\"{}\",\"uptime_s\":{},\"refused_miners\":{},\"pools\":[",
+            self.version,
+            self.uptime_ms / 1000,
+            self.refused
+        );
         for (i, p) in self.pools.iter().enumerate() {
             if i > 0 {
                 s.push(',');
@@ -106,7 +112,11 @@ impl Snapshot {
             json_str(&mut s, &m.worker);
             s.push_str(",\"agent\":");
             json_str(&mut s, &m.agent);
-            let _ = write!(s, ",\"address\":\"{}\",\"tag\":\"{}\",\"extranonce2_size\":{},\"pool\":", m.addr, m.tag, m.extranonce2_size);
+            let _ = write!(
+                s,
+                ",\"address\":\"{}\",\"tag\":\"{}\",\"extranonce2_size\":{},\"pool\":",
+                m.addr, m.tag, m.extranonce2_size
+            );
             match &m.pool {
                 Some(p) => json_str(&mut s, p),
                 None => s.push_str("null"),

@@ -50,7 +50,13 @@ pub fn configure_result(out: &mut Vec<u8>, id: &str, mask: Option<u32>) {
 
 /// Answer to `mining.subscribe`: our subscription ids, the miner's tag as extranonce1 and its
 /// extranonce2 size.
-pub fn subscribe_result(out: &mut Vec<u8>, id: &str, session: u32, extranonce1: &[u8], e2_size: u8) {
+pub fn subscribe_result(
+    out: &mut Vec<u8>,
+    id: &str,
+    session: u32,
+    extranonce1: &[u8],
+    e2_size: u8,
+) {
     let _ = write!(
         out,
         "{{\"id\":{id},\"result\":[[[\"mining.set_difficulty\",\"{session:x}\"],[\"mining.notify\",\"{session:x}\"]],\""
@@ -61,17 +67,26 @@ pub fn subscribe_result(out: &mut Vec<u8>, id: &str, session: u32, extranonce1: 
 
 /// `mining.set_difficulty` with the difficulty as JSON number text.
 pub fn set_difficulty(out: &mut Vec<u8>, difficulty: &str) {
-    let _ = writeln!(out, "{{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[{difficulty}]}}");
+    let _ = writeln!(
+        out,
+        "{{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[{difficulty}]}}"
+    );
 }
 
 pub fn set_version_mask(out: &mut Vec<u8>, mask: u32) {
-    let _ = writeln!(out, "{{\"id\":null,\"method\":\"mining.set_version_mask\",\"params\":[\"{mask:08x}\"]}}");
+    let _ = writeln!(
+        out,
+        "{{\"id\":null,\"method\":\"mining.set_version_mask\",\"params\":[\"{mask:08x}\"]}}"
+    );
 }
 
 /// `mining.notify`: `body` is the pre-rendered middle of the params (prevhash through ntime,
 /// each followed by a comma), shared by all miners that get the same job.
 pub fn notify(out: &mut Vec<u8>, job_id: u32, body: &[u8], clean: bool) {
-    let _ = write!(out, "{{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"{job_id:x}\",");
+    let _ = write!(
+        out,
+        "{{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"{job_id:x}\","
+    );
     out.extend_from_slice(body);
     let _ = writeln!(out, "{clean}]}}");
 }
@@ -86,14 +101,20 @@ pub fn configure(out: &mut Vec<u8>, id: u64, mask: u32) {
 
 /// Upstream: `mining.subscribe`.
 pub fn subscribe(out: &mut Vec<u8>, id: u64, agent: &str) {
-    let _ = write!(out, "{{\"id\":{id},\"method\":\"mining.subscribe\",\"params\":[");
+    let _ = write!(
+        out,
+        "{{\"id\":{id},\"method\":\"mining.subscribe\",\"params\":["
+    );
     json_str(out, agent);
     out.extend_from_slice(b"]}\n");
 }
 
 /// Upstream: `mining.authorize`.
 pub fn authorize(out: &mut Vec<u8>, id: u64, user: &str, password: &str) {
-    let _ = write!(out, "{{\"id\":{id},\"method\":\"mining.authorize\",\"params\":[");
+    let _ = write!(
+        out,
+        "{{\"id\":{id},\"method\":\"mining.authorize\",\"params\":["
+    );
     json_str(out, user);
     out.push(b',');
     json_str(out, password);
@@ -112,7 +133,10 @@ pub fn submit(
     nonce: u32,
     version_bits: Option<u32>,
 ) {
-    let _ = write!(out, "{{\"id\":{id},\"method\":\"mining.submit\",\"params\":[");
+    let _ = write!(
+        out,
+        "{{\"id\":{id},\"method\":\"mining.submit\",\"params\":["
+    );
     json_str(out, user);
     out.push(b',');
     json_str(out, job_id);
@@ -134,17 +158,31 @@ mod tests {
     fn test_error_line_escapes_message() {
         let mut out = Vec::new();
         error(&mut out, "3", 23, "low \"difficulty\"");
-        assert_eq!(out, b"{\"id\":3,\"result\":null,\"error\":[23,\"low \\\"difficulty\\\"\",null]}\n");
+        assert_eq!(
+            out,
+            b"{\"id\":3,\"result\":null,\"error\":[23,\"low \\\"difficulty\\\"\",null]}\n"
+        );
         assert!(json::parse(core::str::from_utf8(&out).unwrap().trim_end()).is_ok());
     }
 
     #[test]
     fn test_submit_round_trips_through_parser() {
         let mut out = Vec::new();
-        submit(&mut out, 9, "acct.w", "j\"1", &[0, 1, 2, 3], 0x65000000, 0xdeadbeef, Some(0x2000));
+        submit(
+            &mut out,
+            9,
+            "acct.w",
+            "j\"1",
+            &[0, 1, 2, 3],
+            0x65000000,
+            0xdeadbeef,
+            Some(0x2000),
+        );
         let env = msg::envelope(out.strip_suffix(b"\n").unwrap()).unwrap();
         let req = msg::MinerRequest::parse(&env).unwrap();
-        let msg::MinerRequest::Submit(s) = req else { panic!() };
+        let msg::MinerRequest::Submit(s) = req else {
+            panic!()
+        };
         assert_eq!(s.extranonce2, "00010203");
         assert_eq!(s.nonce, 0xdeadbeef);
         assert_eq!(s.version_bits, Some(0x2000));

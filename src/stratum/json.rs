@@ -48,7 +48,11 @@ impl fmt::Display for JsonError {
 
 /// Parse one complete JSON document (surrounding whitespace allowed).
 pub fn parse(text: &str) -> Result<Value<'_>, JsonError> {
-    let mut p = Parser { s: text.as_bytes(), text, pos: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        text,
+        pos: 0,
+    };
     let v = p.value(0)?;
     p.ws();
     if p.pos != p.s.len() {
@@ -271,7 +275,11 @@ impl<'a> Items<'a> {
     fn new(raw: &'a str, _object: bool) -> Self {
         let done = raw.len() < 2;
         Items {
-            p: Parser { s: raw.as_bytes(), text: raw, pos: 1 },
+            p: Parser {
+                s: raw.as_bytes(),
+                text: raw,
+                pos: 1,
+            },
             done,
         }
     }
@@ -326,9 +334,13 @@ mod tests {
 
     #[test]
     fn test_parse_notify_shape() {
-        let v = parse(r#"{"id":null,"method":"mining.notify","params":["1","ab",[],true]}"#).unwrap();
+        let v =
+            parse(r#"{"id":null,"method":"mining.notify","params":["1","ab",[],true]}"#).unwrap();
         assert_eq!(v.get("id"), Some(Value::Null));
-        assert_eq!(v.get("method").and_then(|m| m.as_str()), Some("mining.notify"));
+        assert_eq!(
+            v.get("method").and_then(|m| m.as_str()),
+            Some("mining.notify")
+        );
         let p = v.get("params").unwrap();
         assert_eq!(p.items().count(), 4);
         assert_eq!(p.at(2), Some(Value::Array("[]")));
@@ -346,7 +358,17 @@ mod tests {
 
     #[test]
     fn test_parse_rejects_garbage() {
-        for bad in ["", "{", r#"{"a":}"#, "[1,]", "[1 2]", "tru", "01x", r#"{"a":1}x"#, "\"abc"] {
+        for bad in [
+            "",
+            "{",
+            r#"{"a":}"#,
+            "[1,]",
+            "[1 2]",
+            "tru",
+            "01x",
+            r#"{"a":1}x"#,
+            "\"abc",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should fail");
         }
     }
@@ -362,7 +384,10 @@ mod tests {
         let v = parse(r#"{"a":{"x":[1,{"y":2}]},"b":"s"}"#).unwrap();
         assert_eq!(v.get("b").and_then(|s| s.as_str()), Some("s"));
         let a = v.get("a").unwrap();
-        assert_eq!(a.get("x").unwrap().at(1).unwrap().get("y"), Some(Value::Number("2")));
+        assert_eq!(
+            a.get("x").unwrap().at(1).unwrap().get("y"),
+            Some(Value::Number("2"))
+        );
         assert_eq!(v.get("zz"), None);
     }
 }

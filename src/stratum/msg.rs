@@ -114,7 +114,9 @@ impl<'a> MinerRequest<'a> {
         };
         Ok(match method {
             "mining.configure" => {
-                let exts = p.at(0).ok_or(ParseError::BadParams("configure needs extensions"))?;
+                let exts = p
+                    .at(0)
+                    .ok_or(ParseError::BadParams("configure needs extensions"))?;
                 let version_rolling = exts.items().any(|e| e.as_str() == Some("version-rolling"));
                 let mask = p
                     .at(1)
@@ -122,7 +124,10 @@ impl<'a> MinerRequest<'a> {
                     .and_then(|m| m.as_str())
                     .and_then(parse_mask)
                     .unwrap_or(u32::MAX);
-                MinerRequest::Configure { version_rolling, mask }
+                MinerRequest::Configure {
+                    version_rolling,
+                    mask,
+                }
             }
             "mining.subscribe" => MinerRequest::Subscribe {
                 agent: p.at(0).and_then(|a| a.as_str()),
@@ -145,22 +150,30 @@ impl<'a> MinerRequest<'a> {
 }
 
 fn parse_submit(p: Value<'_>) -> Result<Submit<'_>, ParseError> {
-    let s = |i: usize, what: &'static str| p.at(i).and_then(|v| v.as_str()).ok_or(ParseError::BadParams(what));
+    let s = |i: usize, what: &'static str| {
+        p.at(i)
+            .and_then(|v| v.as_str())
+            .ok_or(ParseError::BadParams(what))
+    };
     let n = p.items().count();
     if !(5..=6).contains(&n) {
         return Err(ParseError::BadParams("submit takes 5 or 6 params"));
     }
     let version_bits = match p.at(5) {
         None | Some(Value::Null) => None,
-        Some(Value::Str(v)) => Some(parse_mask(v).ok_or(ParseError::BadParams("version bits are not hex"))?),
+        Some(Value::Str(v)) => {
+            Some(parse_mask(v).ok_or(ParseError::BadParams("version bits are not hex"))?)
+        }
         Some(_) => return Err(ParseError::BadParams("version bits are not a string")),
     };
     Ok(Submit {
         worker: s(0, "worker is not a string")?,
         job_id: s(1, "job id is not a string")?,
         extranonce2: s(2, "extranonce2 is not a string")?,
-        ntime: super::hex_u32(s(3, "ntime is not a string")?).ok_or(ParseError::BadParams("ntime is not 8 hex digits"))?,
-        nonce: super::hex_u32(s(4, "nonce is not a string")?).ok_or(ParseError::BadParams("nonce is not 8 hex digits"))?,
+        ntime: super::hex_u32(s(3, "ntime is not a string")?)
+            .ok_or(ParseError::BadParams("ntime is not 8 hex digits"))?,
+        nonce: super::hex_u32(s(4, "nonce is not a string")?)
+            .ok_or(ParseError::BadParams("nonce is not 8 hex digits"))?,
         version_bits,
     })
 }
@@ -192,13 +205,24 @@ pub struct Notify<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolMessage<'a> {
     /// Answer to one of our requests.
-    Response { id: Option<u64>, result: Value<'a>, error: Value<'a> },
+    Response {
+        id: Option<u64>,
+        result: Value<'a>,
+        error: Value<'a>,
+    },
     Notify(Notify<'a>),
     /// Number text.
     SetDifficulty(&'a str),
-    SetExtranonce { extranonce1: &'a str, extranonce2_size: u64 },
+    SetExtranonce {
+        extranonce1: &'a str,
+        extranonce2_size: u64,
+    },
     SetVersionMask(u32),
-    Reconnect { host: Option<&'a str>, port: Option<u64>, wait_secs: u64 },
+    Reconnect {
+        host: Option<&'a str>,
+        port: Option<u64>,
+        wait_secs: u64,
+    },
     ShowMessage(&'a str),
     /// A request from the pool we do not support; answered with an error if it has an id.
     Unknown(&'a str),
@@ -214,13 +238,19 @@ impl<'a> PoolMessage<'a> {
                 error: env.error,
             });
         };
-        let s = |i: usize, what: &'static str| p.at(i).and_then(|v| v.as_str()).ok_or(ParseError::BadParams(what));
+        let s = |i: usize, what: &'static str| {
+            p.at(i)
+                .and_then(|v| v.as_str())
+                .ok_or(ParseError::BadParams(what))
+        };
         Ok(match method {
             "mining.notify" => {
                 let hex = |i: usize, what: &'static str| {
                     s(i, what).and_then(|t| super::hex_u32(t).ok_or(ParseError::BadParams(what)))
                 };
-                let branches = p.at(4).ok_or(ParseError::BadParams("notify needs merkle branches"))?;
+                let branches = p
+                    .at(4)
+                    .ok_or(ParseError::BadParams("notify needs merkle branches"))?;
                 if !matches!(branches, Value::Array(_)) {
                     return Err(ParseError::BadParams("merkle branches are not an array"));
                 }
@@ -248,14 +278,20 @@ impl<'a> PoolMessage<'a> {
                     .ok_or(ParseError::BadParams("extranonce2 size is not an integer"))?,
             },
             "mining.set_version_mask" => PoolMessage::SetVersionMask(
-                parse_mask(s(0, "version mask is not a string")?).ok_or(ParseError::BadParams("version mask is not hex"))?,
+                parse_mask(s(0, "version mask is not a string")?)
+                    .ok_or(ParseError::BadParams("version mask is not hex"))?,
             ),
             "client.reconnect" => PoolMessage::Reconnect {
                 host: p.at(0).and_then(|h| h.as_str()),
-                port: p.at(1).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|t| t.parse().ok()))),
+                port: p.at(1).and_then(|v| {
+                    v.as_u64()
+                        .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
+                }),
                 wait_secs: p.at(2).and_then(|w| w.as_u64()).unwrap_or(0),
             },
-            "client.show_message" => PoolMessage::ShowMessage(p.at(0).and_then(|m| m.as_str()).unwrap_or("")),
+            "client.show_message" => {
+                PoolMessage::ShowMessage(p.at(0).and_then(|m| m.as_str()).unwrap_or(""))
+            }
             other => PoolMessage::Unknown(other),
         })
     }
@@ -288,7 +324,9 @@ mod tests {
 
     #[test]
     fn test_miner_submit_with_version_bits() {
-        let r = miner(r#"{"id":4,"method":"mining.submit","params":["w","1a","00000001","5f5e1000","deadbeef","00002000"]}"#);
+        let r = miner(
+            r#"{"id":4,"method":"mining.submit","params":["w","1a","00000001","5f5e1000","deadbeef","00002000"]}"#,
+        );
         assert_eq!(
             r.unwrap(),
             MinerRequest::Submit(Submit {
@@ -304,7 +342,8 @@ mod tests {
 
     #[test]
     fn test_miner_submit_bad_nonce_is_error() {
-        let r = miner(r#"{"id":4,"method":"mining.submit","params":["w","1a","00","5f5e1000","xyz"]}"#);
+        let r =
+            miner(r#"{"id":4,"method":"mining.submit","params":["w","1a","00","5f5e1000","xyz"]}"#);
         assert!(matches!(r, Err(ParseError::BadParams(_))));
         let r = miner(r#"{"id":4,"method":"mining.submit","params":["w"]}"#);
         assert!(matches!(r, Err(ParseError::BadParams(_))));
@@ -315,12 +354,20 @@ mod tests {
         let r = miner(
             r#"{"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":16}]}"#,
         );
-        assert_eq!(r.unwrap(), MinerRequest::Configure { version_rolling: true, mask: u32::MAX });
+        assert_eq!(
+            r.unwrap(),
+            MinerRequest::Configure {
+                version_rolling: true,
+                mask: u32::MAX
+            }
+        );
     }
 
     #[test]
     fn test_pool_notify_parses() {
-        let r = pool(r#"{"id":null,"method":"mining.notify","params":["j1","00","aa","bb",["cc"],"20000000","1d00ffff","6500a0b1",true]}"#);
+        let r = pool(
+            r#"{"id":null,"method":"mining.notify","params":["j1","00","aa","bb",["cc"],"20000000","1d00ffff","6500a0b1",true]}"#,
+        );
         match r.unwrap() {
             PoolMessage::Notify(n) => {
                 assert_eq!(n.job_id, "j1");
@@ -334,8 +381,11 @@ mod tests {
 
     #[test]
     fn test_pool_response_and_subscribe_result() {
-        let r = pool(r#"{"id":2,"result":[[["mining.notify","x"]],"0a0b0c0d",8],"error":null}"#).unwrap();
-        let PoolMessage::Response { id, result, .. } = r else { panic!() };
+        let r = pool(r#"{"id":2,"result":[[["mining.notify","x"]],"0a0b0c0d",8],"error":null}"#)
+            .unwrap();
+        let PoolMessage::Response { id, result, .. } = r else {
+            panic!()
+        };
         assert_eq!(id, Some(2));
         assert_eq!(subscribe_result(&result), Some(("0a0b0c0d", 8)));
     }

@@ -140,7 +140,9 @@ impl Job {
         if let Some(b) = &self.bodies.borrow()[miner_e2] {
             return b.clone();
         }
-        let mut out = Vec::with_capacity(2 * (self.coinb1.len() + self.coinb2.len()) + 80 * self.branches.len() + 200);
+        let mut out = Vec::with_capacity(
+            2 * (self.coinb1.len() + self.coinb2.len()) + 80 * self.branches.len() + 200,
+        );
         out.push(b'"');
         stratum::hex_push(&mut out, &self.prevhash);
         out.extend_from_slice(b"\",\"");
@@ -161,7 +163,11 @@ impl Job {
             out.push(b'"');
         }
         use std::io::Write;
-        let _ = write!(out, "],\"{:08x}\",\"{:08x}\",\"{:08x}\",", self.version, self.nbits, self.ntime);
+        let _ = write!(
+            out,
+            "],\"{:08x}\",\"{:08x}\",\"{:08x}\",",
+            self.version, self.nbits, self.ntime
+        );
         let body: std::rc::Rc<[u8]> = out.into();
         self.bodies.borrow_mut()[miner_e2] = Some(body.clone());
         body
@@ -182,9 +188,23 @@ impl Job {
     pub fn share_hash(&self, s: &ShareInput<'_>) -> [u8; 32] {
         let pad = [0u8; 32];
         let pad = &pad[..self.padding(s.miner_extranonce2.len())];
-        let cb = hash::sha256d_parts(&[&self.coinb1, &self.origin.extranonce1, s.tag, s.miner_extranonce2, pad, &self.coinb2]);
+        let cb = hash::sha256d_parts(&[
+            &self.coinb1,
+            &self.origin.extranonce1,
+            s.tag,
+            s.miner_extranonce2,
+            pad,
+            &self.coinb2,
+        ]);
         let root = hash::merkle_root(&cb, &self.branches);
-        hash::sha256d(&hash::header(s.version, &self.prevhash, &root, s.ntime, self.nbits, s.nonce))
+        hash::sha256d(&hash::header(
+            s.version,
+            &self.prevhash,
+            &root,
+            s.ntime,
+            self.nbits,
+            s.nonce,
+        ))
     }
 }
 
@@ -219,7 +239,9 @@ mod tests {
     fn job(e1: &[u8], e2_size: usize) -> Job {
         let line = br#"{"id":null,"method":"mining.notify","params":["j1","00000000000000000000000000000000000000000000000000000000000000ff","01020304","0506",["1111111111111111111111111111111111111111111111111111111111111111"],"20000000","1d00ffff","65000000",false]}"#;
         let env = envelope(line).unwrap();
-        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else { panic!() };
+        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else {
+            panic!()
+        };
         let origin = JobOrigin {
             pool: 0,
             conn_gen: 1,
@@ -252,7 +274,10 @@ mod tests {
     #[test]
     fn test_pool_extranonce2_is_tag_e2_padding() {
         let j = job(&[0xaa], 8);
-        assert_eq!(&j.pool_extranonce2(&[0, 7], &[1, 2, 3])[..], &[0, 7, 1, 2, 3, 0, 0, 0]);
+        assert_eq!(
+            &j.pool_extranonce2(&[0, 7], &[1, 2, 3])[..],
+            &[0, 7, 1, 2, 3, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -262,18 +287,37 @@ mod tests {
         let j = job(&[0xaa, 0xbb, 0xcc, 0xdd], 8);
         let tag = [0x00, 0x05];
         let e2 = [9, 8, 7];
-        let h = j.share_hash(&ShareInput { tag: &tag, miner_extranonce2: &e2, ntime: 1, nonce: 2, version: 0x2000_0000 });
+        let h = j.share_hash(&ShareInput {
+            tag: &tag,
+            miner_extranonce2: &e2,
+            ntime: 1,
+            nonce: 2,
+            version: 0x2000_0000,
+        });
         let pool_e2 = j.pool_extranonce2(&tag, &e2);
-        let cb = hash::sha256d_parts(&[&[1, 2, 3, 4], &[0xaa, 0xbb, 0xcc, 0xdd], &pool_e2, &[5, 6]]);
+        let cb =
+            hash::sha256d_parts(&[&[1, 2, 3, 4], &[0xaa, 0xbb, 0xcc, 0xdd], &pool_e2, &[5, 6]]);
         let root = hash::merkle_root(&cb, &j.branches);
-        assert_eq!(h, hash::sha256d(&hash::header(0x2000_0000, &j.prevhash, &root, 1, 0x1d00ffff, 2)));
+        assert_eq!(
+            h,
+            hash::sha256d(&hash::header(
+                0x2000_0000,
+                &j.prevhash,
+                &root,
+                1,
+                0x1d00ffff,
+                2
+            ))
+        );
     }
 
     #[test]
     fn test_from_notify_rejects_bad_prevhash() {
         let line = br#"{"id":null,"method":"mining.notify","params":["j1","zz","01","02",[],"20000000","1d00ffff","65000000",false]}"#;
         let env = envelope(line).unwrap();
-        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else { panic!() };
+        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else {
+            panic!()
+        };
         let origin = JobOrigin {
             pool: 0,
             conn_gen: 1,
@@ -282,6 +326,9 @@ mod tests {
             extranonce2_size: 8,
             difficulty: Difficulty::ONE,
         };
-        assert_eq!(Job::from_notify(&n, origin).err(), Some(JobError::BadPrevhash));
+        assert_eq!(
+            Job::from_notify(&n, origin).err(),
+            Some(JobError::BadPrevhash)
+        );
     }
 }

@@ -15,7 +15,10 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < until, "timed out after {secs} s waiting for {what}");
+        assert!(
+            Instant::now() < until,
+            "timed out after {secs} s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -40,7 +43,10 @@ fn sha256d(data: &[u8]) -> [u8; 32] {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// A job as a miner sees it.
@@ -98,7 +104,14 @@ impl MinerJob {
 
     /// Search nonces from `start` for a share at `min_diff` or more (and, if `max_diff` is
     /// given, below it). Bounded to 20 M hashes.
-    pub fn find(&self, e1: &str, e2: &str, start: u32, min_diff: f64, max_diff: Option<f64>) -> Option<(u32, f64)> {
+    pub fn find(
+        &self,
+        e1: &str,
+        e2: &str,
+        start: u32,
+        min_diff: f64,
+        max_diff: Option<f64>,
+    ) -> Option<(u32, f64)> {
         let root = self.merkle_root(e1, e2);
         for nonce in start..start.saturating_add(20_000_000) {
             let d = Self::hash_difficulty(&self.header_hash(&root, nonce));
@@ -157,18 +170,27 @@ impl RawMiner {
         match self.r.read_line(&mut line) {
             Ok(0) | Err(_) => None,
             Ok(_) => {
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("proxy sent bad JSON {line:?}: {e}"));
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("proxy sent bad JSON {line:?}: {e}"));
                 match v["method"].as_str() {
-                    Some("mining.set_difficulty") => self.difficulty = v["params"][0].as_f64().unwrap(),
+                    Some("mining.set_difficulty") => {
+                        self.difficulty = v["params"][0].as_f64().unwrap()
+                    }
                     Some("mining.notify") => {
                         let p = &v["params"];
-                        let hex = |i: usize| u32::from_str_radix(p[i].as_str().unwrap(), 16).unwrap();
+                        let hex =
+                            |i: usize| u32::from_str_radix(p[i].as_str().unwrap(), 16).unwrap();
                         self.jobs.push(MinerJob {
                             id: p[0].as_str().unwrap().into(),
                             prevhash: p[1].as_str().unwrap().into(),
                             coinb1: p[2].as_str().unwrap().into(),
                             coinb2: p[3].as_str().unwrap().into(),
-                            branches: p[4].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()).collect(),
+                            branches: p[4]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|b| b.as_str().unwrap().to_string())
+                                .collect(),
                             version: hex(5),
                             nbits: hex(6),
                             ntime: hex(7),
@@ -187,7 +209,9 @@ impl RawMiner {
     /// Read until the response to `id` arrives (bounded by the read timeout).
     pub fn response(&mut self, id: u64) -> Value {
         loop {
-            let v = self.recv().unwrap_or_else(|| panic!("no response to request {id}"));
+            let v = self
+                .recv()
+                .unwrap_or_else(|| panic!("no response to request {id}"));
             if v["id"] == json!(id) {
                 return v;
             }
@@ -216,7 +240,9 @@ impl RawMiner {
     /// Find and submit a share for `job` meeting its difficulty; returns (request id, share).
     pub fn submit_found(&mut self, job: &MinerJob, e2_counter: u32) -> (u64, Share) {
         let e2 = format!("{:0width$x}", e2_counter, width = self.extranonce2_size * 2);
-        let (nonce, _) = job.find(&self.extranonce1, &e2, 0, job.difficulty, None).expect("share found");
+        let (nonce, _) = job
+            .find(&self.extranonce1, &e2, 0, job.difficulty, None)
+            .expect("share found");
         let share = (e2, format!("{:08x}", job.ntime), format!("{nonce:08x}"));
         let id = self.submit(&job.id, &share);
         (id, share)
