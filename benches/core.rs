@@ -34,7 +34,7 @@ fn main() {
 
 fn notify_line(job: u64, clean: bool) -> String {
     format!(
-        "{{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"{job:x}\",\"{}\",\"{}\",\"{}\",[\"{}\",\"{}\"],\"20000000\",\"1d00ffff\",\"6560f0a0\",{clean}}}]}}\n",
+        "{{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"{job:x}\",\"{}\",\"{}\",\"{}\",[\"{}\",\"{}\"],\"20000000\",\"1d00ffff\",\"6560f0a0\",{clean}]}}\n",
         "11".repeat(32),
         "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff20",
         "ffffffff0100f2052a010000001976a914".to_string() + &"ab".repeat(20) + "88ac00000000",
@@ -147,6 +147,8 @@ struct Miner {
     w: TcpStream,
     r: BufReader<TcpStream>,
     e2_size: usize,
+    /// Id of the last job received.
+    last_job: String,
 }
 
 impl Miner {
@@ -158,6 +160,7 @@ impl Miner {
             w: s.try_clone().unwrap(),
             r: BufReader::new(s),
             e2_size: 0,
+            last_job: String::new(),
         };
         m.w.write_all(b"{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"bench\"]}\n{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"b\",\"x\"]}\n").unwrap();
         loop {
@@ -166,6 +169,7 @@ impl Miner {
                 m.e2_size = v["result"][2].as_u64().unwrap() as usize;
             }
             if v["method"] == "mining.notify" {
+                m.last_job = v["params"][0].as_str().unwrap().to_string();
                 return m;
             }
         }
@@ -182,15 +186,26 @@ impl Miner {
         loop {
             let v = self.line();
             if v["method"] == "mining.notify" {
-                return v["params"][0].as_str().unwrap().to_string();
+                self.last_job = v["params"][0].as_str().unwrap().to_string();
+                return self.last_job.clone();
             }
         }
     }
 }
 
+/// Kills the proxy child process when dropped (also on panic).
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn spawn_proxy(
     pools: &[std::net::SocketAddr],
-) -> (Child, std::net::SocketAddr, std::path::PathBuf) {
+) -> (Reaper, std::net::SocketAddr, std::path::PathBuf) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -208,8 +223,9 @@ fn spawn_proxy(
     let path = std::env::temp_dir().join(format!("hashmux-bench-{}.json", std::process::id()));
     std::fs::write(&path, cfg).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hashmux"))
-        .args(["--config", path.to_str().unwrap(), "--log-level", "error"])
+        .args(["--config", path.to_str().unwrap(), "--log-level", "warn"])
         .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("start hashmux");
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -219,7 +235,7 @@ fn spawn_proxy(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    (child, addr, path)
+    (Reaper(child), addr, path)
 }
 
 fn pct(v: &mut [Duration], p: usize) -> Duration {
@@ -229,7 +245,7 @@ fn pct(v: &mut [Duration], p: usize) -> Duration {
 
 fn proxy_figures() {
     let pools = [bench_pool(8), bench_pool(8)];
-    let (mut child, addr, path) = spawn_proxy(&pools.iter().map(|p| p.addr).collect::<Vec<_>>());
+    let (child, addr, path) = spawn_proxy(&pools.iter().map(|p| p.addr).collect::<Vec<_>>());
     std::thread::sleep(Duration::from_millis(500));
     let mut miners: Vec<Miner> = (0..MINERS).map(|_| Miner::connect(addr)).collect();
     // The proxy connected the bench pools with priorities 0 and 1: every miner is on pool 0.
@@ -251,7 +267,7 @@ fn proxy_figures() {
     );
 
     let m = &mut miners[0];
-    let job = m.notify_or_latest();
+    let job = m.last_job.clone();
     let mut lat = Vec::new();
     for i in 0..SUBMITS {
         let line = format!(
@@ -277,7 +293,7 @@ fn proxy_figures() {
     );
 
     let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        std::fs::read_to_string(format!("/proc/{}/status", child.0.id())).unwrap_or_default();
     for key in ["VmHWM", "VmRSS"] {
         if let Some(l) = status.lines().find(|l| l.starts_with(key)) {
             println!(
@@ -286,35 +302,6 @@ fn proxy_figures() {
             );
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let _ = std::fs::remove_file(path);
-}
-
-impl Miner {
-    /// The id of the most recent notify (drains what is buffered, waiting briefly).
-    fn notify_or_latest(&mut self) -> String {
-        self.r
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let mut last = None;
-        loop {
-            let mut s = String::new();
-            match self.r.read_line(&mut s) {
-                Ok(n) if n > 0 => {
-                    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
-                    if v["method"] == "mining.notify" {
-                        last = Some(v["params"][0].as_str().unwrap().to_string());
-                    }
-                }
-                _ => break,
-            }
-        }
-        self.r
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        last.unwrap_or_else(|| self.notify())
-    }
 }
