@@ -235,3 +235,41 @@ fn test_pool_with_16kb_notify_lines_is_usable() {
     assert_eq!(p.stats().rejected, 0);
     drop(ms);
 }
+
+#[test]
+fn test_live_pool_silent_past_job_timeout_loses_its_miners() {
+    let a = pool("a", 4, 8);
+    let b = pool("b", 4, 8);
+    let cfg = common::config_with(
+        &[
+            ("a", a.addr().to_string(), 1),
+            ("b", b.addr().to_string(), 2),
+        ],
+        8,
+        5,
+    );
+    let proxy = hashmux::runtime::spawn(cfg).unwrap();
+    let ms = miners(proxy.stratum_addr);
+    wait_for(20, "miners on a", || on_pool(&proxy, "a", 3));
+    a.set_silent(true);
+    wait_for(15, "miners on b after a went silent", || {
+        on_pool(&proxy, "b", 3)
+    });
+    let s = proxy.snapshot().unwrap();
+    assert!(
+        s.pools[0].last_error.contains("no new job"),
+        "{}",
+        s.pools[0].last_error
+    );
+    drop(ms);
+}
+
+#[test]
+fn test_pool_url_with_dns_name_connects() {
+    let a = pool("a", 4, 8);
+    let cfg = common::config_with(&[("a", format!("localhost:{}", a.addr().port()), 1)], 8, 10);
+    let proxy = hashmux::runtime::spawn(cfg).unwrap();
+    wait_for(10, "pool live through a DNS name", || {
+        (proxy.snapshot()?.pools[0].state == "live").then_some(())
+    });
+}

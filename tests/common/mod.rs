@@ -25,6 +25,19 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
 
 /// A proxy config for these pools: (name, address, priority).
 pub fn config(pools: &[(&str, SocketAddr, u32)], miners_max: usize) -> hashmux::config::Config {
+    let pools: Vec<(&str, String, u32)> = pools
+        .iter()
+        .map(|(n, a, p)| (*n, a.to_string(), *p))
+        .collect();
+    config_with(&pools, miners_max, 10)
+}
+
+/// Like [`config`], with pool addresses as text (host names allowed) and a job timeout.
+pub fn config_with(
+    pools: &[(&str, String, u32)],
+    miners_max: usize,
+    job_timeout_secs: u32,
+) -> hashmux::config::Config {
     let pools: Vec<String> = pools
         .iter()
         .map(|(n, a, p)| format!(r#"{{"name":"{n}","url":"stratum+tcp://{a}","user":"acct.{n}","password":"secret-{n}","weight":1,"priority":{p}}}"#))
@@ -32,7 +45,7 @@ pub fn config(pools: &[(&str, SocketAddr, u32)], miners_max: usize) -> hashmux::
     let json = format!(
         r#"{{"listen":"127.0.0.1:0","http":"127.0.0.1:0","pools":[{}],
             "miners":{{"max":{miners_max},"shares_per_min":60,"min_difficulty":0.000001,"start_difficulty":0.00002,"max_difficulty":1}},
-            "failover":{{"job_timeout_secs":10,"backoff_min_ms":200,"backoff_max_ms":1000}}}}"#,
+            "failover":{{"job_timeout_secs":{job_timeout_secs},"backoff_min_ms":200,"backoff_max_ms":1000}}}}"#,
         pools.join(",")
     );
     hashmux::config::parse(json.as_bytes()).expect("test config parses")
