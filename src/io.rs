@@ -138,6 +138,12 @@ impl Outbox {
         self.closed.get()
     }
 
+    /// The pending bytes (unit tests inspect what would be sent).
+    #[cfg(test)]
+    pub fn buffer_for_tests(&self) -> std::cell::RefMut<'_, Vec<u8>> {
+        self.buf.borrow_mut()
+    }
+
     /// Total bytes handed to the socket.
     pub fn bytes_written(&self) -> u64 {
         self.written.get()

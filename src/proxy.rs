@@ -32,6 +32,8 @@ pub struct Proxy {
     pub pools: heapless::Vec<RefCell<Pool>, MAX_POOLS>,
     pub miners: RefCell<heapless::Vec<MinerRef, MAX_MINERS>>,
     start: Instant,
+    /// Added to the clock; lets tests jump forward in time without sleeping.
+    skew_ms: Cell<u64>,
     next_miner_id: Cell<u32>,
     next_tag: Cell<u16>,
     /// Connections refused because the miner table was full.
@@ -53,6 +55,7 @@ impl Proxy {
             pools,
             miners: RefCell::new(heapless::Vec::new()),
             start: Instant::now(),
+            skew_ms: Cell::new(0),
             next_miner_id: Cell::new(1),
             next_tag: Cell::new(0),
             refused: Cell::new(0),
@@ -64,7 +67,12 @@ impl Proxy {
 
     /// Milliseconds since the proxy started (monotonic).
     pub fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.start.elapsed().as_millis() as u64 + self.skew_ms.get()
+    }
+
+    /// Move the proxy's clock forward (tests of timeouts and keepalives).
+    pub fn advance_clock(&self, ms: u64) {
+        self.skew_ms.set(self.skew_ms.get() + ms);
     }
 
     // ----- miners table -------------------------------------------------------------------
@@ -621,5 +629,94 @@ impl Proxy {
             refused: self.refused.get(),
             departed: self.departed.borrow().clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::miners::MinerEvent;
+
+    fn proxy() -> Rc<Proxy> {
+        let cfg =
+            crate::config::parse(br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}]}"#)
+                .unwrap();
+        Proxy::new(cfg)
+    }
+
+    fn working_miner(p: &Proxy) -> (MinerRef, Rc<Outbox>) {
+        let out = Rc::new(Outbox::new(64 * 1024));
+        let m = p
+            .add_miner("127.0.0.1:9".parse().unwrap(), out.clone())
+            .unwrap();
+        m.borrow_mut().e2_size = 4;
+        m.borrow_mut().on(MinerEvent::Subscribe);
+        m.borrow_mut().on(MinerEvent::Authorize);
+        (m, out)
+    }
+
+    fn drain(out: &Outbox) -> String {
+        String::from_utf8(std::mem::take(&mut *out.buffer_for_tests())).unwrap()
+    }
+
+    #[test]
+    fn test_working_miner_without_pool_gets_keepalive_after_55s() {
+        let p = proxy();
+        let (_m, out) = working_miner(&p);
+        p.tick();
+        assert_eq!(drain(&out), "", "nothing due yet");
+        p.advance_clock(KEEPALIVE_MS);
+        p.tick();
+        let sent = drain(&out);
+        assert!(
+            sent.contains("mining.set_difficulty"),
+            "keepalive sent: {sent:?}"
+        );
+        p.tick();
+        assert_eq!(drain(&out), "", "not again right away");
+    }
+
+    #[test]
+    fn test_silent_miner_is_closed_after_idle_timeout() {
+        let p = proxy();
+        let (m, out) = working_miner(&p);
+        p.advance_clock(599_000);
+        m.borrow_mut().last_rx_ms = p.now_ms();
+        p.advance_clock(599_000);
+        p.tick();
+        assert!(!out.is_closed(), "heard from within the timeout");
+        p.advance_clock(2_000);
+        p.tick();
+        assert!(out.is_closed(), "closed after 600 s of silence");
+    }
+
+    #[test]
+    fn test_full_table_refuses_and_counts() {
+        let cfg = crate::config::parse(
+            br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}],"miners":{"max":2}}"#,
+        )
+        .unwrap();
+        let p = Proxy::new(cfg);
+        let a = "127.0.0.1:9".parse().unwrap();
+        assert!(p.add_miner(a, Rc::new(Outbox::new(64))).is_some());
+        assert!(p.add_miner(a, Rc::new(Outbox::new(64))).is_some());
+        assert!(p.add_miner(a, Rc::new(Outbox::new(64))).is_none());
+        assert_eq!(p.refused.get(), 1);
+    }
+
+    #[test]
+    fn test_tags_are_unique_and_not_reused_at_once() {
+        let p = proxy();
+        let a = "127.0.0.1:9".parse().unwrap();
+        let m1 = p.add_miner(a, Rc::new(Outbox::new(64))).unwrap();
+        let t1 = m1.borrow().tag;
+        let id1 = m1.borrow().id;
+        p.remove_miner(id1, "test");
+        let m2 = p.add_miner(a, Rc::new(Outbox::new(64))).unwrap();
+        assert_ne!(
+            m2.borrow().tag,
+            t1,
+            "a freed tag is not handed out again at once"
+        );
     }
 }
