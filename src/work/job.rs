@@ -236,11 +236,11 @@ mod tests {
     use super::*;
     use crate::stratum::msg::{envelope, PoolMessage};
 
-    fn job(e1: &[u8], e2_size: usize) -> Job {
-        let line = br#"{"id":null,"method":"mining.notify","params":["j1","00000000000000000000000000000000000000000000000000000000000000ff","01020304","0506",["1111111111111111111111111111111111111111111111111111111111111111"],"20000000","1d00ffff","65000000",false]}"#;
+    /// Build a job from a notify line under a pool with extranonce1 `e1` and size `e2_size`.
+    fn from_line(line: &[u8], e1: &[u8], e2_size: usize) -> Result<Job, JobError> {
         let env = envelope(line).unwrap();
         let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else {
-            panic!()
+            panic!("not a notify")
         };
         let origin = JobOrigin {
             pool: 0,
@@ -250,7 +250,12 @@ mod tests {
             extranonce2_size: e2_size,
             difficulty: Difficulty::ONE,
         };
-        Job::from_notify(&n, origin).unwrap()
+        Job::from_notify(&n, origin)
+    }
+
+    fn job(e1: &[u8], e2_size: usize) -> Job {
+        let line = br#"{"id":null,"method":"mining.notify","params":["j1","00000000000000000000000000000000000000000000000000000000000000ff","01020304","0506",["1111111111111111111111111111111111111111111111111111111111111111"],"20000000","1d00ffff","65000000",false]}"#;
+        from_line(line, e1, e2_size).unwrap()
     }
 
     #[test]
@@ -314,21 +319,6 @@ mod tests {
     #[test]
     fn test_from_notify_rejects_bad_prevhash() {
         let line = br#"{"id":null,"method":"mining.notify","params":["j1","zz","01","02",[],"20000000","1d00ffff","65000000",false]}"#;
-        let env = envelope(line).unwrap();
-        let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else {
-            panic!()
-        };
-        let origin = JobOrigin {
-            pool: 0,
-            conn_gen: 1,
-            epoch: 1,
-            extranonce1: heapless::Vec::new(),
-            extranonce2_size: 8,
-            difficulty: Difficulty::ONE,
-        };
-        assert_eq!(
-            Job::from_notify(&n, origin).err(),
-            Some(JobError::BadPrevhash)
-        );
+        assert_eq!(from_line(line, &[], 8).err(), Some(JobError::BadPrevhash));
     }
 }
