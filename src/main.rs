@@ -60,7 +60,12 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
             let cfg =
                 hashmux::config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             if check {
-                println!("{}: ok ({} pools)", path.display(), cfg.pools.len());
+                println!(
+                    "{}: ok ({} pool{})",
+                    path.display(),
+                    cfg.pools.len(),
+                    if cfg.pools.len() == 1 { "" } else { "s" }
+                );
                 return Ok(());
             }
             let lvl = level.or_else(|| cfg.log_level.as_ref().map(|l| l.to_string()));
