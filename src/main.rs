@@ -57,8 +57,10 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
         None => {
             no_more(args)?;
             let path = config.ok_or("missing --config PATH (see --help)")?;
-            let cfg =
-                hashmux::config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let cfg = hashmux::config::load(&path).map_err(|e| match e.problem {
+                hashmux::config::Problem::Io { .. } => e.to_string(),
+                _ => format!("{}: {e}", path.display()),
+            })?;
             if check {
                 println!(
                     "{}: ok ({} pool{})",
