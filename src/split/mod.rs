@@ -4,6 +4,12 @@
 //! (ties by config order) whose extranonce space fits the miner and whose version mask covers
 //! the miner's. The weighted scheduler replaces [`choose`] behind the same inputs.
 //! Pure: same inputs, same answer.
+//!
+//! [`pid`] (the integer controller on accepted work) and [`scheduler`] (deficit-based
+//! time slicing) are the weighted split; they are tested in a virtual-clock harness and not
+//! yet wired into the running proxy.
+
+pub mod pid;
 
 /// What the split needs to know about a pool.
 #[derive(Clone, Copy, Debug)]
