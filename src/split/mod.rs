@@ -10,6 +10,7 @@
 //! yet wired into the running proxy.
 
 pub mod pid;
+pub mod scheduler;
 
 /// What the split needs to know about a pool.
 #[derive(Clone, Copy, Debug)]

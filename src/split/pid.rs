@@ -60,9 +60,14 @@ impl Preset {
     }
 
     pub fn from_name(s: &str) -> Option<Preset> {
-        [Preset::Aggressive, Preset::Balanced, Preset::Conservative, Preset::ProportionalOnly]
-            .into_iter()
-            .find(|p| p.name() == s)
+        [
+            Preset::Aggressive,
+            Preset::Balanced,
+            Preset::Conservative,
+            Preset::ProportionalOnly,
+        ]
+        .into_iter()
+        .find(|p| p.name() == s)
     }
 }
 
@@ -177,7 +182,11 @@ impl Pid {
                 continue;
             }
             t.target_ppm = pools[i].weight as i64 * PPM / weight_sum;
-            t.measured_ppm = if total == 0 { t.target_ppm } else { (sums[i] * PPM as u128 / total) as i64 };
+            t.measured_ppm = if total == 0 {
+                t.target_ppm
+            } else {
+                (sums[i] * PPM as u128 / total) as i64
+            };
             let mut e = t.target_ppm - t.measured_ppm;
             if e.abs() < self.settings.deadband_ppm {
                 e = 0;
@@ -191,8 +200,13 @@ impl Pid {
             t.i = g.ki * t.debt / 1000;
             t.d = g.kd * (e - self.last_error[i]) / 1000;
             self.last_error[i] = e;
-            let trim = (t.p + t.i + t.d).clamp(-self.settings.max_trim_ppm, self.settings.max_trim_ppm);
-            t.fraction_ppm = if pools[i].live { (t.target_ppm + trim).max(0) } else { 0 };
+            let trim =
+                (t.p + t.i + t.d).clamp(-self.settings.max_trim_ppm, self.settings.max_trim_ppm);
+            t.fraction_ppm = if pools[i].live {
+                (t.target_ppm + trim).max(0)
+            } else {
+                0
+            };
         }
         normalise(&mut self.terms[..n]);
         true
@@ -234,7 +248,13 @@ mod tests {
     use super::*;
 
     fn live(weights: &[u32]) -> Vec<PoolInput> {
-        weights.iter().map(|&w| PoolInput { weight: w, live: true }).collect()
+        weights
+            .iter()
+            .map(|&w| PoolInput {
+                weight: w,
+                live: true,
+            })
+            .collect()
     }
 
     #[test]
@@ -264,9 +284,21 @@ mod tests {
 
     #[test]
     fn test_pid_dead_pool_gets_nothing_and_debt_is_capped() {
-        let s = PidSettings { payback_cap: 1_000_000, ..PidSettings::default() };
+        let s = PidSettings {
+            payback_cap: 1_000_000,
+            ..PidSettings::default()
+        };
         let mut pid = Pid::new(s, 0);
-        let pools = [PoolInput { weight: 70, live: true }, PoolInput { weight: 30, live: false }];
+        let pools = [
+            PoolInput {
+                weight: 70,
+                live: true,
+            },
+            PoolInput {
+                weight: 30,
+                live: false,
+            },
+        ];
         for k in 1..=100 {
             pid.record(0, 1000);
             pid.evaluate(k * 60_000, &pools);
@@ -286,7 +318,17 @@ mod tests {
 
     #[test]
     fn test_presets_have_the_seed_gains() {
-        assert_eq!(Preset::Balanced.gains(), Gains { kp: 500, ki: 50, kd: 20 });
-        assert_eq!(Preset::from_name("proportional_only"), Some(Preset::ProportionalOnly));
+        assert_eq!(
+            Preset::Balanced.gains(),
+            Gains {
+                kp: 500,
+                ki: 50,
+                kd: 20
+            }
+        );
+        assert_eq!(
+            Preset::from_name("proportional_only"),
+            Some(Preset::ProportionalOnly)
+        );
     }
 }
