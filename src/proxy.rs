@@ -9,6 +9,8 @@ use crate::config::Config;
 use crate::io::Outbox;
 use crate::miners::{Miner, MinerState};
 use crate::pools::{InFlight, Pool, PoolEvent, PoolState};
+use crate::split::pid::{Pid, PidSettings, PoolInput};
+use crate::split::scheduler::{MinerInput, SchedSettings, Scheduler};
 use crate::split::{self, Candidate, MinerNeeds};
 use crate::stats::ShareCounters;
 use crate::stratum::emit;
@@ -42,6 +44,10 @@ pub struct Proxy {
     pub departed: RefCell<ShareCounters>,
     pub stratum_addr: Cell<Option<SocketAddr>>,
     pub http_addr: Cell<Option<SocketAddr>>,
+    /// The split controller (accepted work → fractions) and scheduler (fractions → miners).
+    pub pid: RefCell<Pid>,
+    pub sched: RefCell<Scheduler>,
+    last_tick_ms: Cell<u64>,
 }
 
 impl Proxy {
@@ -62,6 +68,9 @@ impl Proxy {
             departed: RefCell::new(ShareCounters::default()),
             stratum_addr: Cell::new(None),
             http_addr: Cell::new(None),
+            pid: RefCell::new(Pid::new(PidSettings::default(), 0)),
+            sched: RefCell::new(Scheduler::new(SchedSettings::default(), 0)),
+            last_tick_ms: Cell::new(0),
         })
     }
 
@@ -235,32 +244,115 @@ impl Proxy {
         }
     }
 
-    /// Put every working miner on the pool the split chooses; a miner that moves gets the new
-    /// pool's current job at once (no reconnect).
+    fn pool_inputs(&self) -> heapless::Vec<PoolInput, MAX_POOLS> {
+        self.pools
+            .iter()
+            .map(|p| {
+                let p = p.borrow();
+                PoolInput {
+                    weight: p.cfg.weight,
+                    live: p.is_live() && p.job.is_some(),
+                }
+            })
+            .collect()
+    }
+
+    /// Fractions for the weighted split, or None when no weighted pool is live (then miners
+    /// fail over by priority, weight-0 pools included).
+    fn split_fractions(&self) -> Option<[i64; MAX_POOLS]> {
+        let inputs = self.pool_inputs();
+        inputs
+            .iter()
+            .any(|p| p.live && p.weight > 0)
+            .then(|| self.pid.borrow().fractions_now(&inputs))
+    }
+
+    /// Pools (bit i = pool i) that are live and can take this miner.
+    fn usable(cands: &[Candidate], needs: &MinerNeeds) -> u16 {
+        cands
+            .iter()
+            .filter(|c| c.live && split::compatible(c, needs))
+            .fold(0, |acc, c| acc | (1 << c.idx))
+    }
+
+    /// Move miners where the split (or, with no weighted pool live, priority failover) wants
+    /// them; a miner that moves gets the new pool's current job at once (no reconnect).
     pub fn reassign(&self) {
+        let now = self.now_ms();
         let cands = self.candidates();
+        let fractions = self.split_fractions();
         let miners = self.miners.borrow();
+        let mut inputs = heapless::Vec::<MinerInput, MAX_MINERS>::new();
+        for m in miners.iter() {
+            let m = m.borrow();
+            if m.state == MinerState::Working {
+                let needs = MinerNeeds {
+                    e2_size: m.e2_size,
+                    version_mask: m.version_mask,
+                };
+                let _ = inputs.push(MinerInput {
+                    id: m.id,
+                    hashrate: m.hashrate.max(1),
+                    pool: m.pool,
+                    since_ms: m.since_ms,
+                    usable: Self::usable(&cands, &needs),
+                });
+            }
+        }
+        let moves = match &fractions {
+            Some(f) => self
+                .sched
+                .borrow_mut()
+                .step(now, &f[..cands.len()], &inputs),
+            None => self.sched.borrow_mut().step(now, &[], &[]),
+        };
         for mref in miners.iter() {
             let mut m = mref.borrow_mut();
             if m.state != MinerState::Working {
                 continue;
             }
-            self.assign_one(&mut m, &cands);
+            let target = match moves.iter().find(|(id, _)| *id == m.id) {
+                Some(&(_, p)) => Some(p),
+                None => self.keep_or_fail_over(&m, &cands, fractions.is_some()),
+            };
+            self.move_miner(&mut m, target, &cands);
         }
     }
 
-    /// Assign one miner (also used when a miner becomes ready).
-    pub fn assign(&self, m: &mut Miner) {
-        let cands = self.candidates();
-        self.assign_one(m, &cands);
-    }
-
-    fn assign_one(&self, m: &mut Miner, cands: &[Candidate]) {
+    /// Without a scheduler move: stay if the current pool is still usable (and in the split
+    /// when there is one), else the best pool by priority.
+    fn keep_or_fail_over(&self, m: &Miner, cands: &[Candidate], weighted: bool) -> Option<usize> {
         let needs = MinerNeeds {
             e2_size: m.e2_size,
             version_mask: m.version_mask,
         };
-        let target = split::choose(cands, &needs);
+        let usable = Self::usable(cands, &needs);
+        let weight_ok = |p: usize| !weighted || self.pools[p].borrow().cfg.weight > 0;
+        match m.pool {
+            Some(p) if usable & (1 << p) != 0 && weight_ok(p) => Some(p),
+            _ => split::choose(cands, &needs),
+        }
+    }
+
+    /// Place a miner that has just become ready.
+    pub fn assign(&self, m: &mut Miner) {
+        let cands = self.candidates();
+        let needs = MinerNeeds {
+            e2_size: m.e2_size,
+            version_mask: m.version_mask,
+        };
+        let target = match self.split_fractions() {
+            Some(f) => self
+                .sched
+                .borrow()
+                .best(&f[..cands.len()], Self::usable(&cands, &needs)),
+            None => None,
+        }
+        .or_else(|| split::choose(&cands, &needs));
+        self.move_miner(m, target, &cands);
+    }
+
+    fn move_miner(&self, m: &mut Miner, target: Option<usize>, cands: &[Candidate]) {
         if target == m.pool && m.jobs.latest().is_some() {
             return;
         }
@@ -289,6 +381,7 @@ impl Proxy {
         // Work for the old pool stays valid while that pool is live: don't make the miner drop it.
         let old_live = old.is_some_and(|o| self.pools[o].borrow().is_live());
         self.send_job(m, &job, !old_live);
+        m.since_ms = self.now_ms();
         if let Some(o) = old {
             if o != t {
                 m.switches += 1;
@@ -503,9 +596,11 @@ impl Proxy {
                 _ => {}
             }
         }
+        let dt = now.saturating_sub(self.last_tick_ms.replace(now));
         let miners: heapless::Vec<MinerRef, MAX_MINERS> = self.miners.borrow().clone();
         for mref in miners.iter() {
             let mut m = mref.borrow_mut();
+            m.update_hashrate(dt);
             if now.saturating_sub(m.last_rx_ms) > idle_timeout {
                 log::info!(
                     "miner {}: nothing received for {} s; closing",
@@ -533,6 +628,10 @@ impl Proxy {
                 _ => {}
             }
         }
+        drop(miners);
+        let inputs = self.pool_inputs();
+        self.pid.borrow_mut().evaluate(now, &inputs);
+        self.reassign();
     }
 
     /// Wait (bounded) until some pool has told us its extranonce size.

@@ -140,6 +140,12 @@ pub struct Miner {
     pub shares: ShareCounters,
     pub switches: u64,
     pub bytes_in: u64,
+    /// When it started working for its current pool.
+    pub since_ms: u64,
+    /// Estimated hashes per second (moving average of valid work).
+    pub hashrate: u64,
+    /// `shares.work_valid` at the last estimate.
+    pub work_mark: u128,
 }
 
 impl Miner {
@@ -175,6 +181,9 @@ impl Miner {
             shares: ShareCounters::default(),
             switches: 0,
             bytes_in: 0,
+            since_ms: now_ms,
+            hashrate: 0,
+            work_mark: 0,
         }
     }
 
@@ -213,6 +222,23 @@ impl Miner {
                 return (id, crc);
             }
         }
+    }
+
+    /// Update the hashrate estimate from the valid work since the last call `dt_ms` ago
+    /// (exponential moving average, time constant ~32 calls).
+    pub fn update_hashrate(&mut self, dt_ms: u64) {
+        if dt_ms == 0 {
+            return;
+        }
+        let work = self.shares.work_valid - self.work_mark;
+        self.work_mark = self.shares.work_valid;
+        let sample = (work * 1000 / dt_ms as u128).min(u64::MAX as u128) as i128;
+        let cur = self.hashrate as i128;
+        self.hashrate = if cur == 0 {
+            sample
+        } else {
+            cur + (sample - cur) / 32
+        } as u64;
     }
 
     /// Display name for logs: worker name if known, else address.

@@ -233,6 +233,7 @@ fn submit(proxy: &Proxy, m: &mut Miner, id: &str, s: &Submit<'_>) {
         let mut p = proxy.pools[job.origin.pool].borrow_mut();
         p.shares.submitted += 1;
         p.shares.add_valid(local);
+        proxy.pid.borrow_mut().record(job.origin.pool, local.0);
         pool_share_difficulty(&job, &p)
     };
     if pool_diff.target().is_met_by(&hash) {

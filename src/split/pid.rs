@@ -212,6 +212,30 @@ impl Pid {
         true
     }
 
+    /// Fractions for the pools as they are now: the last evaluation's for live pools, the
+    /// target for a pool that came back since, zero for dead ones; normalised.
+    pub fn fractions_now(&self, pools: &[PoolInput]) -> [i64; MAX_POOLS] {
+        let n = pools.len().min(MAX_POOLS);
+        let weight_sum: i64 = pools[..n].iter().map(|p| p.weight as i64).sum();
+        let mut t = [PoolTerms::default(); MAX_POOLS];
+        for i in 0..n {
+            if pools[i].live && pools[i].weight > 0 {
+                let f = self.terms[i].fraction_ppm;
+                t[i].fraction_ppm = if f > 0 {
+                    f
+                } else {
+                    pools[i].weight as i64 * PPM / weight_sum
+                };
+            }
+        }
+        normalise(&mut t[..n]);
+        let mut out = [0; MAX_POOLS];
+        for i in 0..n {
+            out[i] = t[i].fraction_ppm;
+        }
+        out
+    }
+
     /// Current fraction for each pool (ppm).
     pub fn fraction(&self, pool: usize) -> i64 {
         self.terms[pool].fraction_ppm
@@ -314,6 +338,52 @@ mod tests {
         pid.record(0, 1000);
         pid.evaluate(60_000, &live(&[50, 50]));
         assert_eq!(pid.fraction(1), 700_000, "50 % + at most 20 pp");
+    }
+
+    #[test]
+    fn test_fractions_now_follow_liveness_between_evaluations() {
+        let mut pid = Pid::new(PidSettings::default(), 0);
+        pid.record(0, 700);
+        pid.evaluate(
+            60_000,
+            &[
+                PoolInput {
+                    weight: 70,
+                    live: true,
+                },
+                PoolInput {
+                    weight: 30,
+                    live: false,
+                },
+            ],
+        );
+        let both = [
+            PoolInput {
+                weight: 70,
+                live: true,
+            },
+            PoolInput {
+                weight: 30,
+                live: true,
+            },
+        ];
+        let f = pid.fractions_now(&both);
+        assert_eq!(f[0] + f[1], PPM);
+        assert!(
+            f[1] > 0,
+            "a pool back since the last evaluation gets its target"
+        );
+        let only_b = [
+            PoolInput {
+                weight: 70,
+                live: false,
+            },
+            PoolInput {
+                weight: 30,
+                live: true,
+            },
+        ];
+        assert_eq!(pid.fractions_now(&only_b)[1], PPM);
     }
 
     #[test]

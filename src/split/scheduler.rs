@@ -63,6 +63,15 @@ impl Scheduler {
         self.credit[pool]
     }
 
+    /// Where a newly ready miner should start: the usable pool in the split with the most
+    /// credit (does not advance time).
+    pub fn best(&self, fractions: &[i64], usable: u16) -> Option<usize> {
+        let n = fractions.len().min(MAX_POOLS);
+        (0..n)
+            .filter(|&i| fractions[i] > 0 && usable & (1 << i) != 0)
+            .max_by(|&a, &b| self.credit[a].cmp(&self.credit[b]).then(b.cmp(&a)))
+    }
+
     /// Advance to `now_ms` with the given fractions (ppm per pool, 0 = not in the split) and
     /// return the new pool of every miner whose pool should change.
     pub fn step(

@@ -38,9 +38,11 @@ pub fn config_with(
     miners_max: usize,
     job_timeout_secs: u32,
 ) -> hashmux::config::Config {
+    // The preferred pool (lowest priority) carries the weight; the others are failover-only.
+    let best = pools.iter().map(|p| p.2).min().unwrap_or(0);
     let pools: Vec<String> = pools
         .iter()
-        .map(|(n, a, p)| format!(r#"{{"name":"{n}","url":"stratum+tcp://{a}","user":"acct.{n}","password":"secret-{n}","weight":1,"priority":{p}}}"#))
+        .map(|(n, a, p)| format!(r#"{{"name":"{n}","url":"stratum+tcp://{a}","user":"acct.{n}","password":"secret-{n}","weight":{},"priority":{p}}}"#, u32::from(*p == best)))
         .collect();
     let json = format!(
         r#"{{"listen":"127.0.0.1:0","http":"127.0.0.1:0","pools":[{}],
