@@ -342,14 +342,35 @@ impl Proxy {
             version_mask: m.version_mask,
         };
         let target = match self.split_fractions() {
-            Some(f) => self
-                .sched
-                .borrow()
-                .best(&f[..cands.len()], Self::usable(&cands, &needs)),
+            Some(f) => self.place(&f[..cands.len()], Self::usable(&cands, &needs)),
             None => None,
         }
         .or_else(|| split::choose(&cands, &needs));
         self.move_miner(m, target, &cands);
+    }
+
+    /// Starting pool for a new miner: the usable pool furthest below its fraction in miner
+    /// count (the scheduler refines by hashrate and time from there). `m` itself is borrowed
+    /// by the caller and skipped.
+    fn place(&self, fractions: &[i64], usable: u16) -> Option<usize> {
+        let mut counts = [0i64; MAX_POOLS];
+        let mut total = 1i64;
+        for other in self.miners.borrow().iter() {
+            if let Ok(o) = other.try_borrow() {
+                if let (MinerState::Working, Some(p)) = (o.state, o.pool) {
+                    counts[p] += 1;
+                    total += 1;
+                }
+            }
+        }
+        (0..fractions.len())
+            .filter(|&i| fractions[i] > 0 && usable & (1 << i) != 0)
+            .max_by_key(|&i| {
+                (
+                    fractions[i] * total - counts[i] * 1_000_000,
+                    std::cmp::Reverse(i),
+                )
+            })
     }
 
     fn move_miner(&self, m: &mut Miner, target: Option<usize>, cands: &[Candidate]) {
