@@ -690,6 +690,7 @@ impl Proxy {
         use crate::stats::{MinerSnap, PoolSnap, Snapshot};
         let now = self.now_ms();
         let miners = self.miners.borrow();
+        let pid = self.pid.borrow();
         let pools = self
             .pools
             .iter()
@@ -714,6 +715,7 @@ impl Proxy {
                         .iter()
                         .filter(|m| m.borrow().pool == Some(p.idx))
                         .count(),
+                    split: pid.terms[p.idx],
                 }
             })
             .collect();

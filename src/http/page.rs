@@ -25,17 +25,19 @@ pub fn render(s: &Snapshot) -> String {
         s.miners.len(),
         s.refused
     );
-    h.push_str("<h2>Pools</h2><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>work %</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
+    h.push_str("<h2>Pools</h2><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (window)</th><th>work % (all)</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
     for p in &s.pools {
         let pct = (p.shares.work_valid * 1000).checked_div(total).unwrap_or(0);
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
             esc(&p.name),
             if p.state == "live" { "live" } else { "down" },
             p.state,
             p.priority,
             p.weight,
+            ppm(p.split.target_ppm),
+            ppm(p.split.measured_ppm),
             pct / 10,
             pct % 10,
             p.difficulty,
@@ -74,6 +76,11 @@ pub fn render(s: &Snapshot) -> String {
         t.valid, t.forwarded, t.accepted, t.rejected, t.lost
     );
     h
+}
+
+/// ppm as a percentage with one decimal.
+fn ppm(v: i64) -> String {
+    format!("{}.{}", v / 10_000, (v % 10_000).abs() / 1_000)
 }
 
 fn totals(s: &Snapshot) -> ShareCounters {

@@ -23,6 +23,8 @@ pub struct PoolSnap {
     pub last_job_age_ms: Option<u64>,
     pub rtt_ms: u64,
     pub miners: usize,
+    /// The split controller's view of this pool.
+    pub split: crate::split::pid::PoolTerms,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +93,12 @@ impl Snapshot {
                 p.last_job_age_ms.map(|a| (a / 1000).to_string()).unwrap_or_else(|| "null".into())
             );
             json_str(&mut s, &p.last_error);
+            let t = &p.split;
+            let _ = write!(
+                s,
+                ",\"split\":{{\"target_ppm\":{},\"measured_ppm\":{},\"fraction_ppm\":{},\"debt\":{},\"p\":{},\"i\":{},\"d\":{}}}",
+                t.target_ppm, t.measured_ppm, t.fraction_ppm, t.debt, t.p, t.i, t.d
+            );
             s.push_str(",\"shares\":");
             counters_json(&mut s, &p.shares);
             s.push_str(",\"rejects\":{");
