@@ -13,6 +13,7 @@ pub mod miners;
 pub mod pools;
 pub mod proxy;
 pub mod runtime;
+pub mod signal;
 pub mod split;
 pub mod stats;
 pub mod stratum;
