@@ -3,11 +3,16 @@
 //!
 //! [`SCHEMA`] (checked by the walker) and the `Raw*` structs (filled by serde) describe the same
 //! format twice: keep them in step. The full-example test fails if they drift.
+//!
+//! Difficulties never pass through floats (MIPS has no FPU): serde skips them, and the
+//! converter reads their text where the walker found it and hands it to [`Difficulty::parse`].
 
-use core::fmt::Display;
+use core::cmp::Ordering;
+use core::fmt::{self, Display};
 use std::net::SocketAddr;
 
 use heapless::{String as HString, Vec as HVec};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::json::{self, Field, Shape};
@@ -110,9 +115,10 @@ struct RawPool {
 struct RawMiners {
     max: Option<u32>,
     shares_per_min: Option<u32>,
-    min_difficulty: Option<f64>,
-    max_difficulty: Option<f64>,
-    start_difficulty: Option<f64>,
+    // Skipped by serde (present or not is all it tells): the value is read from the text.
+    min_difficulty: Option<IgnoredAny>,
+    max_difficulty: Option<IgnoredAny>,
+    start_difficulty: Option<IgnoredAny>,
     idle_timeout_secs: Option<u32>,
 }
 
@@ -124,6 +130,32 @@ struct RawFailover {
     backoff_max_ms: Option<u32>,
 }
 
+/// A difficulty with the text it was written as (or its default's): compared by value, shown
+/// as the text, so messages quote the file rather than a rounded fixed-point value.
+#[derive(Clone, Copy)]
+struct Written<'a> {
+    text: &'a str,
+    value: Difficulty,
+}
+
+impl PartialEq for Written<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl PartialOrd for Written<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.value.cmp(&other.value))
+    }
+}
+
+impl Display for Written<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text)
+    }
+}
+
 /// Raw structs → public types: defaults, ranges, cross-field rules. Errors point at the
 /// offending value when the text has it (a defaulted value has no position).
 struct Ctx<'a> {
@@ -131,7 +163,7 @@ struct Ctx<'a> {
     spots: json::Spots,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn invalid(&self, path: &str, msg: String) -> ConfigError {
         ConfigError::new(path, Problem::Invalid(msg), self.json, self.spots.get(path))
     }
@@ -287,41 +319,49 @@ impl Ctx<'_> {
                 format!("must be at least 30 (found {idle})"),
             ));
         }
-        let (min, min_d) =
-            self.difficulty(MIN, m.min_difficulty.unwrap_or(DEFAULT_MIN_DIFFICULTY))?;
-        let (max_v, max_d) =
-            self.difficulty(MAX, m.max_difficulty.unwrap_or(DEFAULT_MAX_DIFFICULTY))?;
-        match m.min_difficulty {
-            Some(_) => self.at_most(MIN, min, MAX, max_v)?,
-            None => self.at_least(MAX, max_v, MIN, min)?,
+        let min_text = self.number_text(MIN, m.min_difficulty);
+        let min_d = self.difficulty(MIN, min_text.unwrap_or(DEFAULT_MIN_DIFFICULTY))?;
+        let max_text = self.number_text(MAX, m.max_difficulty);
+        let max_d = self.difficulty(MAX, max_text.unwrap_or(DEFAULT_MAX_DIFFICULTY))?;
+        match min_text {
+            Some(_) => self.at_most(MIN, min_d, MAX, max_d)?,
+            None => self.at_least(MAX, max_d, MIN, min_d)?,
         }
-        let start_difficulty = match m.start_difficulty {
-            Some(start) => {
-                let (start, start_d) = self.difficulty(START, start)?;
-                self.at_least(START, start, MIN, min)?;
-                self.at_most(START, start, MAX, max_v)?;
-                start_d
+        let start_difficulty = match self.number_text(START, m.start_difficulty) {
+            Some(text) => {
+                let start_d = self.difficulty(START, text)?;
+                self.at_least(START, start_d, MIN, min_d)?;
+                self.at_most(START, start_d, MAX, max_d)?;
+                start_d.value
             }
-            None => Difficulty::ONE.clamp(min_d, max_d),
+            None => Difficulty::ONE.clamp(min_d.value, max_d.value),
         };
         Ok(MinerSettings {
             max: max as usize,
             shares_per_min,
-            min_difficulty: min_d,
-            max_difficulty: max_d,
+            min_difficulty: min_d.value,
+            max_difficulty: max_d.value,
             start_difficulty,
             idle_timeout_secs: idle,
         })
     }
 
-    fn difficulty(&self, path: &str, v: f64) -> Result<(f64, Difficulty), ConfigError> {
-        match Difficulty::from_f64(v) {
-            Some(d) if v <= DIFFICULTY_LIMIT => Ok((v, d)),
+    /// The number text at `path` when the file sets that field (`field` is serde's skipped
+    /// value). The walker has checked it is a JSON number and recorded exactly where it sits.
+    fn number_text(&self, path: &str, field: Option<IgnoredAny>) -> Option<&'a str> {
+        let span = field.and(self.spots.span(path))?;
+        core::str::from_utf8(self.json.get(span)?).ok()
+    }
+
+    /// Parses difficulty `text` (JSON number text) and checks `0 < value <= DIFFICULTY_LIMIT`.
+    fn difficulty(&self, path: &str, text: &'a str) -> Result<Written<'a>, ConfigError> {
+        match Difficulty::parse(text) {
+            Some(value) if value <= DIFFICULTY_LIMIT => Ok(Written { text, value }),
             Some(_) => Err(self.invalid(
                 path,
-                format!("must be at most {DIFFICULTY_LIMIT} (found {v})"),
+                format!("must be at most {DIFFICULTY_LIMIT} (found {text})"),
             )),
-            None => Err(self.invalid(path, format!("must be greater than 0 (found {v})"))),
+            None => Err(self.invalid(path, format!("must be greater than 0 (found {text})"))),
         }
     }
 

@@ -4,11 +4,12 @@
 //! serde-json-core reports neither where an error is nor which field it concerns. This walker
 //! reads the same bytes, follows the grammar of RFC 8259 exactly, and checks every value
 //! against the expected shape, so the first problem comes out with its field path and byte
-//! offset. On success it returns the offset of every value it saw ([`Spots`]), which the
-//! validation pass uses to place its own errors. It only descends into values the shape
+//! offset. On success it returns where every value it saw sits ([`Spots`]), which the
+//! validation pass uses to place its own errors and to read number text serde does not hand out. It only descends into values the shape
 //! expects, so nesting depth is bounded by the schema whatever the input.
 
 use core::fmt::Write;
+use core::ops::Range;
 
 use super::{ConfigError, Problem};
 
@@ -18,7 +19,7 @@ pub(super) enum Shape {
     Str(usize),
     /// An integer in `0..=u32::MAX`, written without fraction or exponent.
     UInt,
-    /// Any finite number.
+    /// Any number; its value is left to the converter, which reads the text from [`Spots`].
     Num,
     /// An object with exactly these fields (at most 32).
     Obj(&'static [Field]),
@@ -48,12 +49,21 @@ impl Shape {
     }
 }
 
-/// Byte offset of each value the walker visited, by field path (`pools[1].weight`).
-pub(super) struct Spots(Vec<(String, usize)>);
+/// Byte range of each value the walker visited, by field path (`pools[1].weight`).
+pub(super) struct Spots(Vec<(String, Range<usize>)>);
 
 impl Spots {
+    /// Byte offset where the value at `path` starts.
     pub fn get(&self, path: &str) -> Option<usize> {
-        self.0.iter().find(|(p, _)| p == path).map(|&(_, at)| at)
+        self.span(path).map(|span| span.start)
+    }
+
+    /// Byte range of the value at `path`, e.g. the exact text of a number.
+    pub fn span(&self, path: &str) -> Option<Range<usize>> {
+        self.0
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, span)| span.clone())
     }
 }
 
@@ -100,7 +110,7 @@ struct Walker<'a> {
     text: &'a [u8],
     i: usize,
     path: String,
-    spots: Vec<(String, usize)>,
+    spots: Vec<(String, Range<usize>)>,
 }
 
 impl Walker<'_> {
@@ -140,7 +150,8 @@ impl Walker<'_> {
     fn value(&mut self, shape: &Shape) -> Result<(), ConfigError> {
         self.ws();
         let start = self.i;
-        self.spots.push((self.path.clone(), start));
+        let spot = self.spots.len();
+        self.spots.push((self.path.clone(), start..start));
         let found = match self.peek() {
             Some(b'{') => "an object",
             Some(b'[') => "an array",
@@ -151,24 +162,29 @@ impl Walker<'_> {
             _ => return self.syntax("a value"),
         };
         match shape {
-            Shape::Obj(fields) if found == "an object" => self.object(fields),
-            Shape::Arr { item, max, what } if found == "an array" => self.array(item, *max, what),
+            Shape::Obj(fields) if found == "an object" => self.object(fields)?,
+            Shape::Arr { item, max, what } if found == "an array" => {
+                self.array(item, *max, what)?
+            }
             Shape::Str(max) if found == "a string" => {
                 let len = self.string()?.len();
                 if len > *max {
                     return self.fail(start, Problem::TooLong { len, max: *max });
                 }
-                Ok(())
             }
-            Shape::UInt | Shape::Num if found == "a number" => self.number(shape),
-            _ => self.fail(
-                start,
-                Problem::WrongType {
-                    expected: shape.expected(),
-                    found,
-                },
-            ),
+            Shape::UInt | Shape::Num if found == "a number" => self.number(shape)?,
+            _ => {
+                return self.fail(
+                    start,
+                    Problem::WrongType {
+                        expected: shape.expected(),
+                        found,
+                    },
+                )
+            }
         }
+        self.spots[spot].1.end = self.i;
+        Ok(())
     }
 
     fn object(&mut self, fields: &[Field]) -> Result<(), ConfigError> {
@@ -355,9 +371,6 @@ impl Walker<'_> {
             },
             Shape::UInt if text.parse::<u32>().is_err() => {
                 Problem::Invalid(format!("too large (at most {})", u32::MAX))
-            }
-            Shape::Num if !text.parse::<f64>().is_ok_and(f64::is_finite) => {
-                Problem::Invalid("number out of range".into())
             }
             _ => return Ok(()),
         };

@@ -54,10 +54,12 @@ const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 const MAX_WEIGHT: u32 = 10_000;
 const DEFAULT_LISTEN: &str = "0.0.0.0:3333";
 const DEFAULT_HTTP: &str = "0.0.0.0:8080";
-const DEFAULT_MIN_DIFFICULTY: f64 = 0.0001;
-const DEFAULT_MAX_DIFFICULTY: f64 = 4096.0;
-/// Difficulties above this would saturate the fixed-point [`Difficulty`].
-const DIFFICULTY_LIMIT: f64 = u32::MAX as f64;
+/// Default difficulties as JSON number text: parsed like the file's, and quoted in messages.
+const DEFAULT_MIN_DIFFICULTY: &str = "0.0001";
+const DEFAULT_MAX_DIFFICULTY: &str = "4096";
+/// The largest difficulty accepted, 4294967295 (`u32::MAX`), just below where the fixed-point
+/// [`Difficulty`] saturates. All difficulty handling here is integer: no floats on MIPS.
+const DIFFICULTY_LIMIT: Difficulty = Difficulty((u32::MAX as u64) << 32);
 
 /// One upstream pool.
 #[derive(Clone, PartialEq, Eq)]
@@ -105,7 +107,8 @@ pub struct MinerSettings {
 
 impl Default for MinerSettings {
     fn default() -> Self {
-        let difficulty = |v| Difficulty::from_f64(v).expect("default difficulties are positive");
+        let difficulty =
+            |text| Difficulty::parse(text).expect("default difficulties are positive numbers");
         MinerSettings {
             max: 64,
             shares_per_min: 20,

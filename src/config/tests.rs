@@ -7,8 +7,8 @@ const EXAMPLE: &str = r#"{"listen": "0.0.0.0:3333", "http": "0.0.0.0:8080", "log
 
 const POOL: &str = r#"{"url": "stratum+tcp://h.example:3333", "user": "u"}"#;
 
-fn diff(v: f64) -> Difficulty {
-    Difficulty::from_f64(v).unwrap()
+fn diff(text: &str) -> Difficulty {
+    Difficulty::parse(text).unwrap()
 }
 
 /// A config with one minimal pool plus `extra` top-level fields (each with a leading comma).
@@ -62,7 +62,7 @@ fn test_example_parses_every_field() {
     );
     assert_eq!(
         (m.min_difficulty, m.max_difficulty, m.start_difficulty),
-        (diff(0.0001), diff(4096.0), Difficulty::ONE)
+        (diff("0.0001"), diff("4096"), Difficulty::ONE)
     );
     assert_eq!(
         c.failover,
@@ -100,7 +100,7 @@ fn test_defaults_match_documented_values() {
     );
     assert_eq!(
         (m.min_difficulty, m.max_difficulty, m.start_difficulty),
-        (diff(0.0001), diff(4096.0), Difficulty::ONE)
+        (diff("0.0001"), diff("4096"), Difficulty::ONE)
     );
     let f = FailoverSettings::default();
     assert_eq!(
@@ -114,9 +114,9 @@ fn test_start_difficulty_default_is_clamped() {
     let c =
         parse(with_top(r#", "miners": {"min_difficulty": 8, "max_difficulty": 64}"#).as_bytes())
             .unwrap();
-    assert_eq!(c.miners.start_difficulty, diff(8.0));
+    assert_eq!(c.miners.start_difficulty, diff("8"));
     let c = parse(with_top(r#", "miners": {"max_difficulty": 0.5}"#).as_bytes()).unwrap();
-    assert_eq!(c.miners.start_difficulty, diff(0.5));
+    assert_eq!(c.miners.start_difficulty, diff("0.5"));
 }
 
 #[test]
@@ -127,7 +127,44 @@ fn test_fractional_difficulty_accepted() {
     let m = parse(json.as_bytes()).unwrap().miners;
     assert_eq!(
         (m.min_difficulty, m.start_difficulty, m.max_difficulty),
-        (diff(1e-5), diff(0.0001), diff(2.5))
+        (diff("1e-5"), diff("0.0001"), diff("2.5"))
+    );
+}
+
+#[test]
+fn test_difficulty_text_parsed_without_floats() {
+    let json = with_top(
+        r#", "miners": {"min_difficulty": 1e-5, "start_difficulty": 16384.0, "max_difficulty": 1.6384E+4}"#,
+    );
+    let m = parse(json.as_bytes()).unwrap().miners;
+    assert_eq!(
+        (m.min_difficulty, m.start_difficulty, m.max_difficulty),
+        (diff("1e-5"), diff("16384.0"), diff("16384"))
+    );
+    assert_eq!(m.min_difficulty, diff("0.00001"));
+    // The text is found by the walker's (unescaped) path, whatever the spacing around it.
+    let json = with_top(r#", "miners": {"\u006din_difficulty" :  2.5e0 , "max_difficulty":8}"#);
+    let m = parse(json.as_bytes()).unwrap().miners;
+    assert_eq!(
+        (m.min_difficulty, m.max_difficulty),
+        (diff("2.5"), diff("8"))
+    );
+    // The limit is inclusive; anything above it, however little, is refused.
+    let json = with_top(r#", "miners": {"max_difficulty": 4294967295}"#);
+    assert_eq!(
+        parse(json.as_bytes()).unwrap().miners.max_difficulty,
+        diff("4294967295")
+    );
+    assert_refused(
+        &with_top(r#", "miners": {"max_difficulty": 4294967295.5}"#),
+        "miners.max_difficulty: must be at most 4294967295 (found 4294967295.5)",
+    );
+    // Messages quote the value as written, with its position.
+    assert_eq!(
+        refused(&format!(
+            "{{\"pools\": [{POOL}],\n \"miners\": {{\n  \"min_difficulty\": -1}}}}"
+        )),
+        "miners.min_difficulty: must be greater than 0 (found -1) (line 3, column 21)"
     );
 }
 
@@ -226,7 +263,7 @@ fn test_integer_field_refuses_negative_fraction_and_overflow() {
     );
     assert_refused(
         &with_top(r#", "miners": {"max_difficulty": 1e999}"#),
-        "miners.max_difficulty: number out of range",
+        "miners.max_difficulty: must be at most 4294967295 (found 1e999)",
     );
 }
 
@@ -495,7 +532,7 @@ fn test_difficulty_rules_checked() {
     );
     assert_refused(
         &miners(r#""start_difficulty": 1e10"#),
-        "miners.start_difficulty: must be at most 4294967295",
+        "miners.start_difficulty: must be at most 4294967295 (found 1e10)",
     );
     assert_refused(
         &miners(r#""min_difficulty": 8, "max_difficulty": 4"#),
