@@ -12,6 +12,7 @@ pub mod io;
 pub mod miners;
 pub mod pools;
 pub mod proxy;
+pub mod reload;
 pub mod runtime;
 pub mod signal;
 pub mod split;

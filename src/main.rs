@@ -72,7 +72,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
             }
             let lvl = level.or_else(|| cfg.log_level.as_ref().map(|l| l.to_string()));
             init_log(lvl.as_deref().unwrap_or("info"))?;
-            hashmux::runtime::run(cfg).map_err(|e| e.to_string())
+            hashmux::runtime::run(cfg, Some(path)).map_err(|e| e.to_string())
         }
     }
 }

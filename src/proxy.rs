@@ -9,8 +9,8 @@ use crate::config::Config;
 use crate::io::Outbox;
 use crate::miners::{Miner, MinerState};
 use crate::pools::{InFlight, Pool, PoolEvent, PoolState};
-use crate::split::pid::{Pid, PidSettings, PoolInput};
-use crate::split::scheduler::{MinerInput, SchedSettings, Scheduler};
+use crate::split::pid::{Pid, PoolInput};
+use crate::split::scheduler::{MinerInput, Scheduler};
 use crate::split::{self, Candidate, MinerNeeds};
 use crate::stats::ShareCounters;
 use crate::stratum::emit;
@@ -48,10 +48,13 @@ pub struct Proxy {
     pub pid: RefCell<Pid>,
     pub sched: RefCell<Scheduler>,
     last_tick_ms: Cell<u64>,
+    /// The file the config came from (reload reads it again).
+    pub config_path: RefCell<Option<std::path::PathBuf>>,
 }
 
 impl Proxy {
     pub fn new(cfg: Config) -> Rc<Proxy> {
+        let split = cfg.split;
         let mut pools = heapless::Vec::new();
         for (i, p) in cfg.pools.iter().enumerate() {
             let _ = pools.push(RefCell::new(Pool::new(i, p.clone())));
@@ -68,10 +71,17 @@ impl Proxy {
             departed: RefCell::new(ShareCounters::default()),
             stratum_addr: Cell::new(None),
             http_addr: Cell::new(None),
-            pid: RefCell::new(Pid::new(PidSettings::default(), 0)),
-            sched: RefCell::new(Scheduler::new(SchedSettings::default(), 0)),
+            pid: RefCell::new(Pid::new(split.pid(), 0)),
+            sched: RefCell::new(Scheduler::new(split.sched(), 0)),
             last_tick_ms: Cell::new(0),
+            config_path: RefCell::new(None),
         })
+    }
+
+    /// New split settings (config reload, later the control API).
+    pub fn apply_split_settings(&self, s: &crate::split::SplitConfig) {
+        self.pid.borrow_mut().settings = s.pid();
+        self.sched.borrow_mut().settings = s.sched();
     }
 
     /// Milliseconds since the proxy started (monotonic).
@@ -594,6 +604,9 @@ impl Proxy {
     /// Once a second: pool silence and handshake timeouts, miner idle timeouts, keepalives,
     /// vardiff.
     pub fn tick(&self) {
+        if self.config_path.borrow().is_some() && crate::signal::take_hup() {
+            self.reload_from_file();
+        }
         let now = self.now_ms();
         let (job_timeout, idle_timeout) = {
             let c = self.cfg.borrow();
@@ -749,6 +762,7 @@ impl Proxy {
             pools,
             miners,
             refused: self.refused.get(),
+            split: self.cfg.borrow().split,
             departed: self.departed.borrow().clone(),
         }
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 enum Cmd {
     Snapshot(smol::channel::Sender<Snapshot>),
+    Reload,
     Stop,
 }
 
@@ -37,11 +38,16 @@ fn bind(cfg: &Config) -> std::io::Result<Sockets> {
     Ok(Sockets { stratum, http })
 }
 
-/// Run the proxy on this thread until the process ends.
-pub fn run(cfg: Config) -> std::io::Result<()> {
+/// Run the proxy on this thread until the process ends. With `path`, SIGHUP reloads it.
+pub fn run(cfg: Config, path: Option<std::path::PathBuf>) -> std::io::Result<()> {
     let sockets = bind(&cfg)?;
     let ex = Rc::new(LocalExecutor::new());
-    smol::block_on(ex.run(serve(Proxy::new(cfg), ex.clone(), sockets, None)))
+    let proxy = Proxy::new(cfg);
+    if path.is_some() {
+        crate::signal::install_hup();
+    }
+    *proxy.config_path.borrow_mut() = path;
+    smol::block_on(ex.run(serve(proxy, ex.clone(), sockets, None)))
 }
 
 /// A proxy running on its own thread. Dropping it stops the proxy.
@@ -66,6 +72,11 @@ impl Handle {
         })
     }
 
+    /// Reload the config file the proxy was started with (as SIGHUP does for the daemon).
+    pub fn reload(&self) {
+        let _ = self.cmd.send_blocking(Cmd::Reload);
+    }
+
     /// Stop the proxy: every connection is closed.
     pub fn stop(mut self) {
         self.shutdown();
@@ -87,6 +98,11 @@ impl Drop for Handle {
 
 /// Run the proxy on a new thread.
 pub fn spawn(cfg: Config) -> std::io::Result<Handle> {
+    spawn_with_path(cfg, None)
+}
+
+/// Run the proxy on a new thread, remembering the file `cfg` came from for [`Handle::reload`].
+pub fn spawn_with_path(cfg: Config, path: Option<std::path::PathBuf>) -> std::io::Result<Handle> {
     let sockets = bind(&cfg)?;
     let stratum_addr = sockets.stratum.local_addr()?;
     let http_addr = sockets.http.as_ref().map(|h| h.local_addr()).transpose()?;
@@ -95,7 +111,9 @@ pub fn spawn(cfg: Config) -> std::io::Result<Handle> {
         .name("hashmux".into())
         .spawn(move || {
             let ex = Rc::new(LocalExecutor::new());
-            smol::block_on(ex.run(serve(Proxy::new(cfg), ex.clone(), sockets, Some(rx))))
+            let proxy = Proxy::new(cfg);
+            *proxy.config_path.borrow_mut() = path;
+            smol::block_on(ex.run(serve(proxy, ex.clone(), sockets, Some(rx))))
         })?;
     Ok(Handle {
         stratum_addr,
@@ -151,6 +169,7 @@ async fn serve(
                     Cmd::Snapshot(tx) => {
                         let _ = tx.try_send(proxy.snapshot());
                     }
+                    Cmd::Reload => proxy.reload_from_file(),
                     Cmd::Stop => break,
                 }
             }

@@ -21,6 +21,8 @@ use super::{
     DEFAULT_HTTP, DEFAULT_LISTEN, DEFAULT_MAX_DIFFICULTY, DEFAULT_MIN_DIFFICULTY, DIFFICULTY_LIMIT,
     LEVEL_MAX, LOG_LEVELS, MAX_POOLS, MAX_WEIGHT, NAME_MAX, URL_MAX,
 };
+use crate::split::pid::{Preset, MAX_WINDOW};
+use crate::split::SplitConfig;
 use crate::work::Difficulty;
 
 /// Checks and decodes `json` (without BOM) into a [`Config`].
@@ -72,6 +74,22 @@ const FAILOVER_FIELDS: &[Field] = &[
     optional("backoff_max_ms", Shape::UInt),
 ];
 
+const SPLIT_FIELDS: &[Field] = &[
+    optional("preset", Shape::Str(PRESET_MAX)),
+    optional("kp", Shape::Num),
+    optional("ki", Shape::Num),
+    optional("kd", Shape::Num),
+    optional("deadband", Shape::Num),
+    optional("interval_secs", Shape::UInt),
+    optional("window_intervals", Shape::UInt),
+    optional("max_payback_mins", Shape::UInt),
+    optional("max_trim", Shape::UInt),
+    optional("min_dwell_secs", Shape::UInt),
+    optional("hysteresis_secs", Shape::UInt),
+];
+
+const PRESET_MAX: usize = 24;
+
 const SCHEMA: Shape = Shape::Obj(&[
     optional("listen", Shape::Str(ADDR_MAX)),
     optional("http", Shape::Str(ADDR_MAX)),
@@ -86,6 +104,7 @@ const SCHEMA: Shape = Shape::Obj(&[
     ),
     optional("miners", Shape::Obj(MINERS_FIELDS)),
     optional("failover", Shape::Obj(FAILOVER_FIELDS)),
+    optional("split", Shape::Obj(SPLIT_FIELDS)),
 ]);
 
 #[derive(Deserialize)]
@@ -97,6 +116,24 @@ struct RawConfig {
     pools: HVec<RawPool, MAX_POOLS>,
     miners: Option<RawMiners>,
     failover: Option<RawFailover>,
+    split: Option<RawSplit>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSplit {
+    preset: Option<HString<PRESET_MAX>>,
+    // Decimals read from the text, like difficulties.
+    kp: Option<IgnoredAny>,
+    ki: Option<IgnoredAny>,
+    kd: Option<IgnoredAny>,
+    deadband: Option<IgnoredAny>,
+    interval_secs: Option<u32>,
+    window_intervals: Option<u32>,
+    max_payback_mins: Option<u32>,
+    max_trim: Option<u32>,
+    min_dwell_secs: Option<u32>,
+    hysteresis_secs: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +275,7 @@ impl<'a> Ctx<'a> {
             log_level,
             pools: self.pools(&raw.pools)?,
             miners: self.miners(raw.miners.unwrap_or_default())?,
+            split: self.split(raw.split.unwrap_or_default())?,
             failover: self.failover(raw.failover.unwrap_or_default())?,
         })
     }
@@ -362,6 +400,112 @@ impl<'a> Ctx<'a> {
                 format!("must be at most {DIFFICULTY_LIMIT} (found {text})"),
             )),
             None => Err(self.invalid(path, format!("must be greater than 0 (found {text})"))),
+        }
+    }
+
+    fn split(&self, r: RawSplit) -> Result<SplitConfig, ConfigError> {
+        let d = SplitConfig::default();
+        let named = match r.preset.as_deref() {
+            None | Some("custom") => None,
+            Some(name) => Some(Preset::from_name(name).ok_or_else(|| {
+                self.invalid(
+                    "split.preset",
+                    format!("unknown preset \"{name}\"; expected aggressive, balanced, conservative, proportional_only or custom"),
+                )
+            })?),
+        };
+        let mut gains = named.unwrap_or(Preset::Balanced).gains();
+        let mut custom = r.preset.as_deref() == Some("custom");
+        for (key, field, slot) in [
+            ("kp", r.kp, &mut gains.kp),
+            ("ki", r.ki, &mut gains.ki),
+            ("kd", r.kd, &mut gains.kd),
+        ] {
+            let path = format!("split.{key}");
+            let Some(text) = self.number_text(&path, field) else {
+                continue;
+            };
+            if let Some(p) = named {
+                return Err(self.invalid(
+                    &path,
+                    format!("gains come from preset \"{}\"; set \"preset\": \"custom\" to give your own", p.name()),
+                ));
+            }
+            *slot = self.decimal(&path, text, 1000, 10_000)?;
+            custom = true;
+        }
+        let deadband = match self.number_text("split.deadband", r.deadband) {
+            Some(text) => self.decimal("split.deadband", text, 10_000, 100_000)?,
+            None => d.deadband_ppm,
+        };
+        Ok(SplitConfig {
+            preset: if custom {
+                None
+            } else {
+                Some(named.unwrap_or(Preset::Balanced))
+            },
+            gains,
+            deadband_ppm: deadband,
+            interval_secs: self.range(
+                "split.interval_secs",
+                r.interval_secs.unwrap_or(d.interval_secs),
+                1,
+                3600,
+            )?,
+            window_intervals: self.range(
+                "split.window_intervals",
+                r.window_intervals.unwrap_or(d.window_intervals),
+                1,
+                MAX_WINDOW as u32,
+            )?,
+            max_payback_mins: self.range(
+                "split.max_payback_mins",
+                r.max_payback_mins.unwrap_or(d.max_payback_mins),
+                0,
+                1440,
+            )?,
+            max_trim_ppm: self.range(
+                "split.max_trim",
+                r.max_trim.unwrap_or((d.max_trim_ppm / 10_000) as u32),
+                0,
+                100,
+            )? as i64
+                * 10_000,
+            min_dwell_secs: self.range(
+                "split.min_dwell_secs",
+                r.min_dwell_secs.unwrap_or(d.min_dwell_secs),
+                0,
+                3600,
+            )?,
+            hysteresis_secs: self.range(
+                "split.hysteresis_secs",
+                r.hysteresis_secs.unwrap_or(d.hysteresis_secs),
+                0,
+                3600,
+            )?,
+        })
+    }
+
+    /// A non-negative decimal `text` × `scale`, rounded, at most `max`.
+    fn decimal(&self, path: &str, text: &str, scale: i64, max: i64) -> Result<i64, ConfigError> {
+        let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+        let v = if mantissa.bytes().all(|b| b == b'0' || b == b'.') {
+            Some(0)
+        } else {
+            // Difficulty::parse is an exact decimal parser into units of 2^-32.
+            Difficulty::parse(text)
+                .map(|d| ((d.0 as u128 * scale as u128 + (1 << 31)) >> 32) as i64)
+        };
+        match v {
+            Some(v) if v <= max => Ok(v),
+            Some(_) => Err(self.invalid(
+                path,
+                format!("must be at most {} (found {text})", max / scale),
+            )),
+            None => Err(self.invalid(
+                path,
+                format!("must be a number of 0 or more (found {text})"),
+            )),
         }
     }
 

@@ -152,6 +152,8 @@ pub struct Config {
     pub pools: HVec<PoolConfig, MAX_POOLS>,
     pub miners: MinerSettings,
     pub failover: FailoverSettings,
+    /// The weighted split's controller and scheduler settings.
+    pub split: crate::split::SplitConfig,
 }
 
 /// What is wrong, without where.

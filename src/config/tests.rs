@@ -648,3 +648,54 @@ fn test_escaped_key_and_unicode_column() {
         "pools[0].name: invalid JSON: invalid escape sequence (\\uXXXX surrogate pairs",
     );
 }
+
+#[test]
+fn test_split_defaults_are_balanced() {
+    let c = parse(with_top("").as_bytes()).unwrap();
+    assert_eq!(c.split, crate::split::SplitConfig::default());
+    assert_eq!(c.split.preset, Some(crate::split::pid::Preset::Balanced));
+}
+
+#[test]
+fn test_split_custom_gains_and_decimals_without_floats() {
+    let c = parse(
+        with_top(r#", "split": {"preset": "custom", "kp": 0.75, "ki": 5e-2, "kd": 0, "deadband": 0.25, "max_trim": 15, "min_dwell_secs": 30}"#)
+            .as_bytes(),
+    )
+    .unwrap();
+    let s = c.split;
+    assert_eq!(s.preset, None);
+    assert_eq!((s.gains.kp, s.gains.ki, s.gains.kd), (750, 50, 0));
+    assert_eq!(s.deadband_ppm, 2_500);
+    assert_eq!(s.max_trim_ppm, 150_000);
+    assert_eq!(s.min_dwell_secs, 30);
+}
+
+#[test]
+fn test_split_named_preset_sets_gains() {
+    let c = parse(with_top(r#", "split": {"preset": "aggressive"}"#).as_bytes()).unwrap();
+    assert_eq!(c.split.gains, crate::split::pid::Preset::Aggressive.gains());
+}
+
+#[test]
+fn test_split_refusals_name_the_field() {
+    let e = refused(&with_top(r#", "split": {"preset": "fast"}"#));
+    assert!(
+        e.starts_with("split.preset: unknown preset \"fast\""),
+        "{e}"
+    );
+    let e = refused(&with_top(r#", "split": {"preset": "balanced", "kp": 1}"#));
+    assert!(e.starts_with("split.kp: gains come from preset"), "{e}");
+    let e = refused(&with_top(r#", "split": {"ki": -1}"#));
+    assert!(
+        e.starts_with("split.ki: must be a number of 0 or more"),
+        "{e}"
+    );
+    let e = refused(&with_top(r#", "split": {"window_intervals": 500}"#));
+    assert!(
+        e.starts_with("split.window_intervals: must be between 1 and 120"),
+        "{e}"
+    );
+    let e = refused(&with_top(r#", "split": {"dwell": 5}"#));
+    assert!(e.contains("unknown field"), "{e}");
+}

@@ -12,6 +12,68 @@
 pub mod pid;
 pub mod scheduler;
 
+use pid::{Gains, PidSettings, Preset};
+use scheduler::SchedSettings;
+
+/// The split's settings as configured (`"split"` in the config); runtime-changeable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitConfig {
+    /// The preset the gains came from; `None` for custom gains.
+    pub preset: Option<Preset>,
+    pub gains: Gains,
+    /// Errors below this are ignored (ppm; 5,000 = 0.5 percentage points).
+    pub deadband_ppm: i64,
+    pub interval_secs: u32,
+    /// Measurement window in intervals.
+    pub window_intervals: u32,
+    /// Most missed work a pool is paid back after an outage, in minutes of the whole
+    /// farm's hashrate.
+    pub max_payback_mins: u32,
+    /// Largest trim of a pool's fraction away from its target (ppm).
+    pub max_trim_ppm: i64,
+    pub min_dwell_secs: u32,
+    pub hysteresis_secs: u32,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        let p = PidSettings::default();
+        let s = SchedSettings::default();
+        SplitConfig {
+            preset: Some(Preset::Balanced),
+            gains: p.gains,
+            deadband_ppm: p.deadband_ppm,
+            interval_secs: (p.interval_ms / 1000) as u32,
+            window_intervals: p.window as u32,
+            max_payback_mins: 120,
+            max_trim_ppm: p.max_trim_ppm,
+            min_dwell_secs: (s.min_dwell_ms / 1000) as u32,
+            hysteresis_secs: (s.hysteresis_ms / 1000) as u32,
+        }
+    }
+}
+
+impl SplitConfig {
+    pub fn pid(&self) -> PidSettings {
+        let interval = self.interval_secs.max(1) as i64;
+        PidSettings {
+            gains: self.gains,
+            deadband_ppm: self.deadband_ppm,
+            interval_ms: interval as u64 * 1000,
+            window: (self.window_intervals as usize).clamp(1, pid::MAX_WINDOW),
+            payback_cap: pid::PPM * (self.max_payback_mins as i64 * 60 / interval),
+            max_trim_ppm: self.max_trim_ppm,
+        }
+    }
+
+    pub fn sched(&self) -> SchedSettings {
+        SchedSettings {
+            min_dwell_ms: self.min_dwell_secs as u64 * 1000,
+            hysteresis_ms: self.hysteresis_secs as u64 * 1000,
+        }
+    }
+}
+
 /// What the split needs to know about a pool.
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate {

@@ -52,6 +52,8 @@ pub struct Snapshot {
     pub pools: Vec<PoolSnap>,
     pub miners: Vec<MinerSnap>,
     pub refused: u64,
+    /// The split settings in force.
+    pub split: crate::split::SplitConfig,
     /// Totals of miners that have disconnected.
     pub departed: ShareCounters,
 }
@@ -64,12 +66,20 @@ impl Snapshot {
     /// JSON for `/api/stats`. Never contains pool passwords (the snapshot has none).
     pub fn to_json(&self) -> String {
         let mut s = String::with_capacity(1024 + 512 * (self.pools.len() + self.miners.len()));
+        let sp = &self.split;
         let _ = write!(
             s,
-            "{{\"version\":\"{}\",\"uptime_s\":{},\"refused_miners\":{},\"pools\":[",
+            "{{\"version\":\"{}\",\"uptime_s\":{},\"refused_miners\":{},\"split\":{{\"preset\":\"{}\",\"kp_milli\":{},\"ki_milli\":{},\"kd_milli\":{},\"deadband_ppm\":{},\"interval_secs\":{},\"min_dwell_secs\":{}}},\"pools\":[",
             self.version,
             self.uptime_ms / 1000,
-            self.refused
+            self.refused,
+            sp.preset.map(|p| p.name()).unwrap_or("custom"),
+            sp.gains.kp,
+            sp.gains.ki,
+            sp.gains.kd,
+            sp.deadband_ppm,
+            sp.interval_secs,
+            sp.min_dwell_secs
         );
         for (i, p) in self.pools.iter().enumerate() {
             if i > 0 {

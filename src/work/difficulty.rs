@@ -1,5 +1,4 @@
-//! Difficulty in fixed point, and 256-bit targets. No floats here except `from_f64`, which
-//! only the config loader uses.
+//! Difficulty in fixed point, and 256-bit targets. No floats here.
 //!
 //! `Difficulty(d)` holds difficulty × 2^32, i.e. the expected number of hashes per share.
 //! Difficulty 1 is `Difficulty(1 << 32)`. Values saturate at `u64::MAX` (difficulty ≈ 4.29e9).
@@ -50,27 +49,6 @@ impl Difficulty {
             return None;
         }
         Some(decimal.to_difficulty())
-    }
-
-    /// Config loader only: `None` unless `v` is finite and > 0. Rounds up and saturates.
-    pub fn from_f64(v: f64) -> Option<Difficulty> {
-        if !(v.is_finite() && v > 0.0) {
-            return None;
-        }
-        // Scaling by a power of two is exact (barring underflow, which only rounds down and is
-        // then lifted to 1 below).
-        let scaled = v * (1u64 << FRAC_BITS) as f64;
-        if scaled >= 18_446_744_073_709_551_616.0 {
-            return Some(Difficulty(u64::MAX));
-        }
-        let truncated = scaled as u64;
-        // Below 2^53 the cast back is exact; above it `scaled` is already an integer.
-        let ceiled = if (truncated as f64) < scaled {
-            truncated + 1
-        } else {
-            truncated
-        };
-        Some(Difficulty(ceiled.max(1)))
     }
 
     /// Writes the difficulty as a JSON number: the integer part, then at most 10 fractional
@@ -475,17 +453,6 @@ mod tests {
         ];
         for text in bad {
             assert_eq!(Difficulty::parse(text), None, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn test_from_f64_rounds_up_and_rejects() {
-        assert_eq!(Difficulty::from_f64(1.0), Some(Difficulty::ONE));
-        assert_eq!(Difficulty::from_f64(0.001), Difficulty::parse("0.001"));
-        assert_eq!(Difficulty::from_f64(1e-30), Some(Difficulty(1)));
-        assert_eq!(Difficulty::from_f64(1e12), Some(Difficulty(u64::MAX)));
-        for v in [0.0, -0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            assert_eq!(Difficulty::from_f64(v), None, "{v}");
         }
     }
 
