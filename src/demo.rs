@@ -1,6 +1,6 @@
 //! `hashmux demo`: two simulated pools and three simulated miners on 127.0.0.1 around a real
 //! proxy, so a newcomer sees shares flowing, the stats page, and a failover (pool `a` is
-//! taken down after 40 s and brought back 40 s later). Built only with the `sim` feature.
+//! taken down after 60 s and brought back 40 s later). Built only with the `sim` feature.
 
 use crate::sim::{JobIdStyle, MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig};
 use std::time::{Duration, Instant};
@@ -34,7 +34,8 @@ pub fn run(seconds: Option<u64>) -> std::io::Result<()> {
             "pools":[{{"name":"a","url":"stratum+tcp://{}","user":"demo.a","weight":70,"priority":1}},
                      {{"name":"b","url":"stratum+tcp://{}","user":"demo.b","weight":30,"priority":2}}],
             "miners":{{"max":16,"shares_per_min":20,"min_difficulty":0.00001,"start_difficulty":0.0001,"max_difficulty":1}},
-            "failover":{{"job_timeout_secs":30,"backoff_min_ms":500,"backoff_max_ms":5000}}}}"#,
+            "failover":{{"job_timeout_secs":30,"backoff_min_ms":500,"backoff_max_ms":5000}},
+            "split":{{"interval_secs":5,"window_intervals":24,"min_dwell_secs":10,"hysteresis_secs":15}}}}"#,
         pool_a.addr(),
         pool_b.addr()
     );
@@ -68,14 +69,14 @@ pub fn run(seconds: Option<u64>) -> std::io::Result<()> {
     loop {
         std::thread::sleep(Duration::from_secs(5));
         let t = start.elapsed().as_secs();
-        if phase == 0 && t >= 40 {
+        if phase == 0 && t >= 60 {
             println!(
                 "--- demo: taking pool a down; miners should move to pool b within a second ---"
             );
             pool_a.set_down(true);
             std::thread::sleep(Duration::from_secs(1));
             phase = 1;
-        } else if phase == 1 && t >= 80 {
+        } else if phase == 1 && t >= 100 {
             println!("--- demo: pool a is back; miners should return to it ---");
             pool_a.set_down(false);
             std::thread::sleep(Duration::from_secs(2));
@@ -87,8 +88,14 @@ pub fn run(seconds: Option<u64>) -> std::io::Result<()> {
                 .iter()
                 .map(|p| {
                     format!(
-                        "{}: {} ({} miners, {} accepted, {} rejected)",
-                        p.name, p.state, p.miners, p.shares.accepted, p.shares.rejected
+                        "{}: {} target {}% measured {}% ({} miners, {} accepted, {} rejected)",
+                        p.name,
+                        p.state,
+                        p.split.target_ppm / 10_000,
+                        p.split.measured_ppm / 10_000,
+                        p.miners,
+                        p.shares.accepted,
+                        p.shares.rejected
                     )
                 })
                 .collect();
