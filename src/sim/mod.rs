@@ -26,6 +26,7 @@
 pub mod chain;
 pub mod miner;
 pub mod pool;
+pub mod splitsim;
 mod wire;
 
 #[cfg(test)]
