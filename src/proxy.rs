@@ -80,7 +80,14 @@ impl Proxy {
 
     /// New split settings (config reload, later the control API).
     pub fn apply_split_settings(&self, s: &crate::split::SplitConfig) {
-        self.pid.borrow_mut().settings = s.pid();
+        let mut pid = self.pid.borrow_mut();
+        let window_changed = pid.settings.window != s.pid().window;
+        pid.settings = s.pid();
+        if window_changed {
+            // The ring is indexed by the window length: start measuring afresh.
+            pid.reset();
+        }
+        drop(pid);
         self.sched.borrow_mut().settings = s.sched();
     }
 

@@ -121,7 +121,6 @@ fn test_outage_of_30_pool_debt_paid_back_without_starving_a() {
 /// intervals spent on the rejecting pool carry less work yet count fully. Passes (≈ 0.5 pp)
 /// once the debt is work-weighted (see the wt-split commit message).
 #[test]
-#[ignore = "pid.rs debt is not work-weighted; passes once fixed"]
 fn test_rejecting_pool_accepted_split_converges_within_1pp() {
     let mut p = pools(&[70, 30]);
     p[1].reject_ppm = 100_000;

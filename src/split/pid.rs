@@ -8,7 +8,8 @@
 //! evaluation interval:
 //! - `s_i`: share of accepted work over the sliding window (last `window` intervals);
 //! - `e_i = t_i − s_i`, zero inside the deadband;
-//! - debt `I_i += t_i − (share of this interval)`, clamped to `±payback_cap` (anti-windup;
+//! - debt `I_i += (t_i·W − w_i) / W̄` (work owed this interval, `W` all accepted work of the
+//!   interval, `w_i` the pool's, `W̄` the window's mean per interval), clamped to `±payback_cap` (anti-windup;
 //!   also the cap on how much missed work is paid back after an outage); intervals with no
 //!   work at all (everything down) add nothing;
 //! - `f_i = t_i + (kp·e_i + ki·I_i + kd·(e_i − e_prev)) / 1000`, limited to `t_i ± max_trim`,
@@ -96,7 +97,7 @@ impl Default for PidSettings {
             interval_ms: 60_000,
             window: 60,
             payback_cap: 300_000 * 120,
-            max_trim_ppm: 200_000,
+            max_trim_ppm: 150_000,
         }
     }
 }
@@ -182,19 +183,22 @@ impl Pid {
                 continue;
             }
             t.target_ppm = pools[i].weight as i64 * PPM / weight_sum;
-            t.measured_ppm = if total == 0 {
-                t.target_ppm
-            } else {
-                (sums[i] * PPM as u128 / total) as i64
-            };
+            t.measured_ppm = (sums[i] * PPM as u128)
+                .checked_div(total)
+                .map_or(t.target_ppm, |v| v as i64);
             let mut e = t.target_ppm - t.measured_ppm;
             if e.abs() < self.settings.deadband_ppm {
                 e = 0;
             }
             if interval_total > 0 {
-                let now_share = (interval[i] as u128 * PPM as u128 / interval_total) as i64;
-                let cap = self.settings.payback_cap;
-                t.debt = (t.debt + t.target_ppm - now_share).clamp(-cap, cap);
+                // Work owed this interval, in units of the window's mean work per interval:
+                // the debt follows accepted work, not time (a rejecting pool's intervals
+                // carry less work and must not count as fully served).
+                let mean = (total / self.filled as u128).max(1) as i128;
+                let owed = t.target_ppm as i128 * interval_total as i128
+                    - interval[i] as i128 * PPM as i128;
+                let cap = self.settings.payback_cap as i128;
+                t.debt = (t.debt as i128 + owed / mean).clamp(-cap, cap) as i64;
             }
             t.p = g.kp * e / 1000;
             t.i = g.ki * t.debt / 1000;
@@ -337,7 +341,7 @@ mod tests {
         let mut pid = Pid::new(PidSettings::default(), 0);
         pid.record(0, 1000);
         pid.evaluate(60_000, &live(&[50, 50]));
-        assert_eq!(pid.fraction(1), 700_000, "50 % + at most 20 pp");
+        assert_eq!(pid.fraction(1), 650_000, "50 % + at most 15 pp");
     }
 
     #[test]
