@@ -1,13 +1,14 @@
 //! Which pool each miner works for.
 //!
-//! Today: priority failover. Every miner works for the live pool with the lowest `priority`
-//! (ties by config order) whose extranonce space fits the miner and whose version mask covers
-//! the miner's. The weighted scheduler replaces [`choose`] behind the same inputs.
-//! Pure: same inputs, same answer.
+//! - Weighted split, while any pool with `weight > 0` is live: [`pid`] (integer controller on
+//!   accepted work) turns measured shares into fractions, [`scheduler`] (credit-based time
+//!   slicing) turns fractions into per-miner moves. Proven in the virtual-clock harness
+//!   (`sim::splitsim`, `tests/split_sim.rs`, `benches/split.rs`).
+//! - Priority failover ([`choose`]), when no weighted pool is live: every miner works for the
+//!   live pool with the lowest `priority` (ties by config order).
 //!
-//! [`pid`] (the integer controller on accepted work) and [`scheduler`] (deficit-based
-//! time slicing) are the weighted split; they are tested in a virtual-clock harness and not
-//! yet wired into the running proxy.
+//! Either way a pool only takes a miner whose extranonce fits it and whose version mask it
+//! covers ([`compatible`]). Everything here is pure: same inputs, same answer.
 
 pub mod pid;
 pub mod scheduler;
