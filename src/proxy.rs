@@ -513,6 +513,7 @@ impl Proxy {
         } else {
             p.shares.rejected += 1;
             p.rejects.add(reason);
+            self.pid.borrow_mut().deduct(pool, f.difficulty.0);
             log::warn!(
                 "pool {} rejected a share from miner #{}: {reason}",
                 p.cfg.name,

@@ -154,6 +154,12 @@ impl Pid {
         self.pending[pool] = self.pending[pool].saturating_add(work);
     }
 
+    /// Take back work a pool rejected after the proxy had counted it (the pool's difficulty
+    /// of the rejected share): what the pool did not accept must not count as served.
+    pub fn deduct(&mut self, pool: usize, work: u64) {
+        self.pending[pool] = self.pending[pool].saturating_sub(work);
+    }
+
     /// Evaluate if an interval has passed; returns true if the fractions were recomputed.
     pub fn evaluate(&mut self, now_ms: u64, pools: &[PoolInput]) -> bool {
         if now_ms < self.last_eval_ms + self.settings.interval_ms {
