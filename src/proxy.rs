@@ -78,6 +78,63 @@ impl Proxy {
         })
     }
 
+    /// Set pool weights by name (control API). All names must exist; nothing changes otherwise.
+    pub fn set_weights(&self, weights: &[(&str, u32)]) -> Result<(), String> {
+        for (name, w) in weights {
+            if !self.pools.iter().any(|p| p.borrow().cfg.name == *name) {
+                return Err(format!("no pool named {name:?}"));
+            }
+            if *w > 10_000 {
+                return Err(format!(
+                    "weight of {name:?} must be at most 10000 (found {w})"
+                ));
+            }
+        }
+        let mut cfg = self.cfg.borrow_mut();
+        for (name, w) in weights {
+            for p in self.pools.iter() {
+                let mut p = p.borrow_mut();
+                if p.cfg.name == *name {
+                    p.cfg.weight = *w;
+                }
+            }
+            if let Some(c) = cfg.pools.iter_mut().find(|c| c.name == *name) {
+                c.weight = *w;
+            }
+        }
+        drop(cfg);
+        self.pid.borrow_mut().reset();
+        log::info!("split weights set: {weights:?}");
+        self.reassign();
+        Ok(())
+    }
+
+    /// Take a pool out of the split and failover (`false`) or put it back (control API).
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), String> {
+        let slot = self
+            .pools
+            .iter()
+            .find(|p| p.borrow().cfg.name == name)
+            .ok_or_else(|| format!("no pool named {name:?}"))?;
+        slot.borrow_mut().disabled = !enabled;
+        log::info!(
+            "pool {name}: {} by the operator",
+            if enabled { "enabled" } else { "disabled" }
+        );
+        self.reassign();
+        Ok(())
+    }
+
+    /// New split settings from the control API: same effect as a reload that changes them.
+    pub fn set_split(&self, s: crate::split::SplitConfig) {
+        self.cfg.borrow_mut().split = s;
+        self.apply_split_settings(&s);
+        log::info!(
+            "split settings set: preset {}",
+            s.preset.map(|p| p.name()).unwrap_or("custom")
+        );
+    }
+
     /// New split settings (config reload, later the control API).
     pub fn apply_split_settings(&self, s: &crate::split::SplitConfig) {
         let mut pid = self.pid.borrow_mut();
@@ -208,7 +265,7 @@ impl Proxy {
                 let p = p.borrow();
                 Candidate {
                     idx: p.idx,
-                    live: p.is_live() && p.job.is_some(),
+                    live: p.is_live() && p.job.is_some() && !p.disabled,
                     priority: p.cfg.priority,
                     extranonce2_size: p.extranonce2_size,
                     version_mask: p.version_mask,
@@ -268,7 +325,7 @@ impl Proxy {
                 let p = p.borrow();
                 PoolInput {
                     weight: p.cfg.weight,
-                    live: p.is_live() && p.job.is_some(),
+                    live: p.is_live() && p.job.is_some() && !p.disabled,
                 }
             })
             .collect()

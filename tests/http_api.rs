@@ -51,8 +51,14 @@ fn test_http_pages_show_pools_and_hide_passwords() {
         assert!(!body.contains("secret-p"), "password leaked");
     }
     assert_eq!(get(web, "/nope").0, 404);
+    let off = http(
+        web,
+        b"POST /api/split HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    )
+    .0;
+    assert_eq!(off, 403, "control API is off without a configured token");
     assert_eq!(
-        http(web, b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").0,
+        http(web, b"PUT / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").0,
         405
     );
     assert_eq!(http(web, b"\x00\x01garbage\r\n\r\n").0, 400);

@@ -17,13 +17,35 @@ use serde::Deserialize;
 
 use super::json::{self, Field, Shape};
 use super::{
-    Config, ConfigError, FailoverSettings, MinerSettings, PoolConfig, Problem, ADDR_MAX, CRED_MAX,
-    DEFAULT_HTTP, DEFAULT_LISTEN, DEFAULT_MAX_DIFFICULTY, DEFAULT_MIN_DIFFICULTY, DIFFICULTY_LIMIT,
-    LEVEL_MAX, LOG_LEVELS, MAX_POOLS, MAX_WEIGHT, NAME_MAX, URL_MAX,
+    ApiToken, Config, ConfigError, FailoverSettings, MinerSettings, PoolConfig, Problem, ADDR_MAX,
+    CRED_MAX, DEFAULT_HTTP, DEFAULT_LISTEN, DEFAULT_MAX_DIFFICULTY, DEFAULT_MIN_DIFFICULTY,
+    DIFFICULTY_LIMIT, LEVEL_MAX, LOG_LEVELS, MAX_POOLS, MAX_WEIGHT, NAME_MAX, TOKEN_MAX, TOKEN_MIN,
+    URL_MAX,
 };
 use crate::split::pid::{Preset, MAX_WINDOW};
 use crate::split::SplitConfig;
 use crate::work::Difficulty;
+
+/// Decodes a `split` section on its own (the control API's body), with the same rules and
+/// messages as in a config file; paths are reported as `split.<field>`.
+pub(super) fn parse_split(body: &[u8]) -> Result<SplitConfig, ConfigError> {
+    let mut doc = Vec::with_capacity(body.len() + 16);
+    doc.extend_from_slice(b"{\"split\":");
+    doc.extend_from_slice(body);
+    doc.push(b'}');
+    let spots = json::check(&doc, &SPLIT_ONLY)?;
+    let (raw, _) = serde_json_core::from_slice::<SplitDoc>(&doc)
+        .map_err(|e| ConfigError::new("", Problem::Syntax(e.to_string()), &doc, None))?;
+    Ctx { json: &doc, spots }.split(raw.split.unwrap_or_default())
+}
+
+const SPLIT_ONLY: Shape = Shape::Obj(&[optional("split", Shape::Obj(SPLIT_FIELDS))]);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitDoc {
+    split: Option<RawSplit>,
+}
 
 /// Checks and decodes `json` (without BOM) into a [`Config`].
 pub(super) fn parse(json: &[u8]) -> Result<Config, ConfigError> {
@@ -94,6 +116,7 @@ const SCHEMA: Shape = Shape::Obj(&[
     optional("listen", Shape::Str(ADDR_MAX)),
     optional("http", Shape::Str(ADDR_MAX)),
     optional("log_level", Shape::Str(LEVEL_MAX)),
+    optional("api_token", Shape::Str(TOKEN_MAX)),
     required(
         "pools",
         Shape::Arr {
@@ -113,6 +136,7 @@ struct RawConfig {
     listen: Option<HString<ADDR_MAX>>,
     http: Option<HString<ADDR_MAX>>,
     log_level: Option<HString<LEVEL_MAX>>,
+    api_token: Option<HString<TOKEN_MAX>>,
     pools: HVec<RawPool, MAX_POOLS>,
     miners: Option<RawMiners>,
     failover: Option<RawFailover>,
@@ -273,6 +297,20 @@ impl<'a> Ctx<'a> {
             listen,
             http,
             log_level,
+            api_token: match raw.api_token {
+                None => None,
+                Some(t) if t.len() >= TOKEN_MIN && t.chars().all(|c| c.is_ascii_graphic()) => {
+                    Some(ApiToken(t))
+                }
+                Some(_) => {
+                    return Err(self.invalid(
+                        "api_token",
+                        format!(
+                        "must be {TOKEN_MIN} to {TOKEN_MAX} printable characters without spaces"
+                    ),
+                    ))
+                }
+            },
             pools: self.pools(&raw.pools)?,
             miners: self.miners(raw.miners.unwrap_or_default())?,
             split: self.split(raw.split.unwrap_or_default())?,

@@ -49,6 +49,8 @@ const CRED_MAX: usize = 128;
 /// longest string in the schema, hence the size of the unescaping buffer.
 const URL_MAX: usize = 300;
 const ADDR_MAX: usize = 64;
+const TOKEN_MAX: usize = 64;
+const TOKEN_MIN: usize = 12;
 const LEVEL_MAX: usize = 16;
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 const MAX_WEIGHT: u32 = 10_000;
@@ -154,6 +156,35 @@ pub struct Config {
     pub failover: FailoverSettings,
     /// The weighted split's controller and scheduler settings.
     pub split: crate::split::SplitConfig,
+    /// Token for the HTTP control endpoints; `None` disables them.
+    pub api_token: Option<ApiToken>,
+}
+
+/// The control API token. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken(pub HString<TOKEN_MAX>);
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken(***)")
+    }
+}
+
+impl ApiToken {
+    /// Compare with a presented token in time that does not depend on where they differ.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let mine = self.0.as_bytes();
+        let mut diff = (mine.len() != presented.len()) as u8;
+        for (i, &b) in mine.iter().enumerate() {
+            diff |= b ^ presented.get(i).copied().unwrap_or(0);
+        }
+        diff == 0
+    }
+}
+
+/// Parse a `split` section alone (the control API's body), with the config file's rules.
+pub fn parse_split(body: &[u8]) -> Result<crate::split::SplitConfig, ConfigError> {
+    convert::parse_split(body)
 }
 
 /// What is wrong, without where.

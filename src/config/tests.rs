@@ -699,3 +699,16 @@ fn test_split_refusals_name_the_field() {
     let e = refused(&with_top(r#", "split": {"dwell": 5}"#));
     assert!(e.contains("unknown field"), "{e}");
 }
+
+#[test]
+fn test_api_token_matches_exactly_and_hides_in_debug() {
+    let c = parse(with_top(r#", "api_token": "s3cret-token-123""#).as_bytes()).unwrap();
+    let t = c.api_token.clone().unwrap();
+    assert!(t.matches(b"s3cret-token-123"));
+    assert!(!t.matches(b"s3cret-token-12"));
+    assert!(!t.matches(b"s3cret-token-1234"));
+    assert!(!t.matches(b""));
+    assert!(!format!("{c:?}").contains("s3cret"));
+    let e = refused(&with_top(r#", "api_token": "short""#));
+    assert!(e.starts_with("api_token: must be 12 to 64 printable"), "{e}");
+}

@@ -1,9 +1,11 @@
-//! The built-in web server: `GET /` (stats page), `GET /api/stats` (JSON), `GET /healthz`.
+//! The built-in web server: `GET /` (stats page), `GET /api/stats` (JSON), `GET /healthz`,
+//! and token-protected `POST` control endpoints ([`control`]).
 //!
 //! Requests are parsed with httparse from a fixed 8 KB buffer with at most 32 headers; a
 //! client gets 5 s to send its request; every answer closes the connection. Nothing here can
 //! block mining: each client is its own task and its buffers are bounded.
 
+pub mod control;
 mod page;
 
 use crate::proxy::Proxy;
@@ -44,44 +46,101 @@ pub async fn run(proxy: Rc<Proxy>, listener: TcpListener, ex: Rc<LocalExecutor<'
     }
 }
 
-async fn serve(proxy: &Proxy, mut stream: TcpStream) -> std::io::Result<()> {
+/// Largest request body (control requests are small JSON objects).
+const BODY_CAP: usize = 4 * 1024;
+
+/// A parsed request: method, path (query stripped), Authorization header, body.
+struct Request {
+    method: String,
+    path: String,
+    auth: Option<Vec<u8>>,
+    body: Vec<u8>,
+}
+
+/// Read one request; `Ok(None)` if the client went away or sent garbage (answered already).
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>> {
     let mut buf = vec![0u8; REQUEST_CAP];
     let mut len = 0;
-    let path = loop {
+    loop {
         let n = stream.read(&mut buf[len..]).await?;
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         len += n;
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf[..len]) {
-            Ok(httparse::Status::Complete(_)) => {
-                if req.method != Some("GET") {
-                    return respond(
-                        &mut stream,
-                        "405 Method Not Allowed",
+            Ok(httparse::Status::Complete(head)) => {
+                let header = |name: &str| {
+                    req.headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(name))
+                        .map(|h| h.value)
+                };
+                let content_length = header("content-length")
+                    .and_then(|v| core::str::from_utf8(v).ok())
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if content_length > BODY_CAP {
+                    respond(
+                        stream,
+                        "413 Payload Too Large",
                         "text/plain",
-                        b"method not allowed\n",
+                        b"body too large\n",
                     )
-                    .await;
+                    .await?;
+                    return Ok(None);
                 }
-                break req.path.unwrap_or("/").to_string();
+                let mut r = Request {
+                    method: req.method.unwrap_or("").to_string(),
+                    path: req
+                        .path
+                        .unwrap_or("/")
+                        .split('?')
+                        .next()
+                        .unwrap_or("/")
+                        .to_string(),
+                    auth: header("authorization").map(|v| v.to_vec()),
+                    body: buf[head..len].to_vec(),
+                };
+                while r.body.len() < content_length {
+                    let mut chunk = [0u8; 1024];
+                    let n = stream.read(&mut chunk).await?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    r.body.extend_from_slice(&chunk[..n]);
+                }
+                r.body.truncate(content_length);
+                return Ok(Some(r));
             }
             Ok(httparse::Status::Partial) if len < REQUEST_CAP => continue,
             _ => {
-                return respond(
-                    &mut stream,
-                    "400 Bad Request",
-                    "text/plain",
-                    b"bad request\n",
-                )
-                .await
+                respond(stream, "400 Bad Request", "text/plain", b"bad request\n").await?;
+                return Ok(None);
             }
         }
+    }
+}
+
+async fn serve(proxy: &Proxy, mut stream: TcpStream) -> std::io::Result<()> {
+    let Some(req) = read_request(&mut stream).await? else {
+        return Ok(());
     };
-    let path = path.split('?').next().unwrap_or("/");
-    match path {
+    if req.method == "POST" {
+        let r = control::handle(proxy, &req.path, req.auth.as_deref(), &req.body);
+        return respond(&mut stream, r.status, "application/json", r.body.as_bytes()).await;
+    }
+    if req.method != "GET" {
+        return respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"method not allowed\n",
+        )
+        .await;
+    }
+    match req.path.as_str() {
         "/" => {
             let html = page::render(&proxy.snapshot());
             respond(

@@ -73,6 +73,8 @@ pub struct Pool {
     pub version_mask: Option<u32>,
     pub difficulty: Difficulty,
     pub authorized: bool,
+    /// Taken out of the split and failover by the operator (control API); stays connected.
+    pub disabled: bool,
     pub job: Option<Rc<Job>>,
     pub last_job_ms: u64,
     pub state_since_ms: u64,
@@ -102,6 +104,7 @@ impl Pool {
             version_mask: None,
             difficulty: Difficulty::ONE,
             authorized: false,
+            disabled: false,
             job: None,
             last_job_ms: 0,
             state_since_ms: 0,

@@ -233,6 +233,15 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// Members of an object as (raw key, value); empty for any other value.
+    pub fn members(&self) -> impl Iterator<Item = (&'a str, Value<'a>)> {
+        let mut it = match *self {
+            Value::Object(raw) => Items::new(raw, true),
+            _ => Items::new("", true),
+        };
+        std::iter::from_fn(move || it.next_member())
+    }
+
     /// The `n`th array element.
     pub fn at(&self, n: usize) -> Option<Value<'a>> {
         self.items().nth(n)

@@ -1,0 +1,144 @@
+//! Control endpoints over real loopback HTTP: token required, same effect as a reload.
+#![cfg(feature = "sim")]
+
+mod common;
+
+use common::wait_for;
+use hashmux::sim::{MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+const TOKEN: &str = "correct-horse-battery";
+
+fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    (
+        out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0),
+        out,
+    )
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn test_control_api_with_token_changes_split_weights_and_pools() {
+    let pool = |n: &str| {
+        SimPool::start(SimPoolConfig {
+            name: n.into(),
+            difficulty: 0.0002,
+            ..SimPoolConfig::default()
+        })
+        .unwrap()
+    };
+    let (a, b) = (pool("a"), pool("b"));
+    let json = format!(
+        r#"{{"listen":"127.0.0.1:0","http":"127.0.0.1:0","api_token":"{TOKEN}",
+            "pools":[{{"name":"a","url":"stratum+tcp://{}","user":"u","weight":70}},
+                     {{"name":"b","url":"stratum+tcp://{}","user":"u","weight":30}}],
+            "miners":{{"min_difficulty":0.000001,"start_difficulty":0.00002}},
+            "split":{{"interval_secs":1,"min_dwell_secs":1,"hysteresis_secs":1}}}}"#,
+        a.addr(),
+        b.addr()
+    );
+    let proxy = hashmux::runtime::spawn(hashmux::config::parse(json.as_bytes()).unwrap()).unwrap();
+    let web = proxy.http_addr.unwrap();
+    let miners: Vec<SimMiner> = (0..2)
+        .map(|i| {
+            SimMiner::start(SimMinerConfig {
+                addr: proxy.stratum_addr,
+                user: format!("rig{i}"),
+                password: "x".into(),
+                flavour: MinerFlavour::Cgminer,
+                max_hashes_per_sec: 100_000,
+                name: format!("rig{i}"),
+            })
+        })
+        .collect();
+    wait_for(20, "both pools live", || {
+        proxy
+            .snapshot()?
+            .pools
+            .iter()
+            .all(|p| p.state == "live")
+            .then_some(())
+    });
+
+    assert_eq!(
+        post(web, "/api/weights", None, r#"{"a":1}"#).0,
+        401,
+        "no token"
+    );
+    assert_eq!(
+        post(
+            web,
+            "/api/weights",
+            Some("correct-horse-battery!"),
+            r#"{"a":1}"#
+        )
+        .0,
+        401,
+        "wrong token"
+    );
+    assert_eq!(
+        post(web, "/api/weights", Some("correct-horse"), r#"{"a":1}"#).0,
+        401,
+        "prefix of the token"
+    );
+
+    let (st, body) = post(web, "/api/weights", Some(TOKEN), r#"{"a":50,"b":50}"#);
+    assert_eq!(st, 200, "{body}");
+    wait_for(10, "targets 50/50", || {
+        (proxy.snapshot()?.pools[0].split.target_ppm == 500_000).then_some(())
+    });
+    let (st, body) = post(web, "/api/weights", Some(TOKEN), r#"{"zz":5}"#);
+    assert_eq!(st, 400);
+    assert!(body.contains("no pool named"), "{body}");
+
+    let (st, body) = post(
+        web,
+        "/api/split",
+        Some(TOKEN),
+        r#"{"preset":"aggressive","interval_secs":1}"#,
+    );
+    assert_eq!(st, 200, "{body}");
+    assert!(get(web, "/api/stats").contains(r#""preset":"aggressive""#));
+    let (st, body) = post(web, "/api/split", Some(TOKEN), r#"{"preset":"fast"}"#);
+    assert_eq!(st, 400);
+    assert!(
+        body.contains("split.preset"),
+        "error names the field: {body}"
+    );
+
+    let (st, _) = post(web, "/api/pools/b/disable", Some(TOKEN), "");
+    assert_eq!(st, 200);
+    wait_for(10, "every miner on a", || {
+        let s = proxy.snapshot()?;
+        (s.miners.len() == 2 && s.miners.iter().all(|m| m.pool.as_deref() == Some("a")))
+            .then_some(())
+    });
+    assert_eq!(post(web, "/api/pools/b/enable", Some(TOKEN), "").0, 200);
+    assert_eq!(post(web, "/api/pools/nope/enable", Some(TOKEN), "").0, 404);
+    for page in [get(web, "/api/stats"), get(web, "/")] {
+        assert!(!page.contains(TOKEN), "token leaked");
+    }
+    drop(miners);
+}
