@@ -9,6 +9,7 @@
 pub mod config;
 pub mod http;
 pub mod io;
+pub mod logging;
 pub mod miners;
 pub mod pools;
 pub mod proxy;

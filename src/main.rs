@@ -7,13 +7,14 @@ const HELP: &str = "\
 hashmux — Stratum mining proxy for routers
 
 USAGE:
-  hashmux --config PATH [--log-level LEVEL]   run the proxy
+  hashmux --config PATH [--log-level LEVEL] [--log-format plain|json]   run the proxy
   hashmux --config PATH --check               validate the config and exit
   hashmux demo [--seconds N] [--log-level L]  simulated pools and miners on 127.0.0.1
   hashmux --version
   hashmux --help
 
 LEVEL is one of error, warn, info (default), debug, trace.
+--log-format json writes one JSON object per line with an event name (pool_lost, ...).
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +37,19 @@ fn main() -> ExitCode {
 }
 
 fn run(mut args: pico_args::Arguments) -> Result<(), String> {
+    let json_logs = match args
+        .opt_value_from_str::<_, String>("--log-format")
+        .map_err(|e| e.to_string())?
+        .as_deref()
+    {
+        None | Some("plain") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(format!(
+                "--log-format: unknown format {other:?} (plain, json)"
+            ))
+        }
+    };
     let level: Option<String> = args
         .opt_value_from_str("--log-level")
         .map_err(|e| e.to_string())?;
@@ -50,7 +64,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
                 .opt_value_from_str("--seconds")
                 .map_err(|e| e.to_string())?;
             no_more(args)?;
-            init_log(level.as_deref().unwrap_or("info"))?;
+            init_log(level.as_deref().unwrap_or("info"), json_logs)?;
             demo(seconds)
         }
         Some(other) => Err(format!("unknown command {other:?}; see --help")),
@@ -71,7 +85,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
                 return Ok(());
             }
             let lvl = level.or_else(|| cfg.log_level.as_ref().map(|l| l.to_string()));
-            init_log(lvl.as_deref().unwrap_or("info"))?;
+            init_log(lvl.as_deref().unwrap_or("info"), json_logs)?;
             hashmux::runtime::run(cfg, Some(path)).map_err(|e| e.to_string())
         }
     }
@@ -86,7 +100,7 @@ fn no_more(args: pico_args::Arguments) -> Result<(), String> {
     }
 }
 
-fn init_log(level: &str) -> Result<(), String> {
+fn init_log(level: &str, json: bool) -> Result<(), String> {
     let l = match level {
         "error" => log::LevelFilter::Error,
         "warn" => log::LevelFilter::Warn,
@@ -99,10 +113,12 @@ fn init_log(level: &str) -> Result<(), String> {
             ))
         }
     };
-    simple_logger::SimpleLogger::new()
-        .with_level(l)
-        .init()
-        .map_err(|e| e.to_string())
+    let format = if json {
+        hashmux::logging::Format::Json
+    } else {
+        hashmux::logging::Format::Plain
+    };
+    hashmux::logging::init(l, format)
 }
 
 #[cfg(feature = "sim")]

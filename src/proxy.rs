@@ -104,7 +104,7 @@ impl Proxy {
         }
         drop(cfg);
         self.pid.borrow_mut().reset();
-        log::info!("split weights set: {weights:?}");
+        log::info!(target: "control", "split weights set: {weights:?}");
         self.reassign();
         Ok(())
     }
@@ -117,7 +117,7 @@ impl Proxy {
             .find(|p| p.borrow().cfg.name == name)
             .ok_or_else(|| format!("no pool named {name:?}"))?;
         slot.borrow_mut().disabled = !enabled;
-        log::info!(
+        log::info!(target: "control",
             "pool {name}: {} by the operator",
             if enabled { "enabled" } else { "disabled" }
         );
@@ -129,7 +129,7 @@ impl Proxy {
     pub fn set_split(&self, s: crate::split::SplitConfig) {
         self.cfg.borrow_mut().split = s;
         self.apply_split_settings(&s);
-        log::info!(
+        log::info!(target: "control",
             "split settings set: preset {}",
             s.preset.map(|p| p.name()).unwrap_or("custom")
         );
@@ -166,7 +166,7 @@ impl Proxy {
         let mut miners = self.miners.borrow_mut();
         if miners.len() >= cfg.miners.max.min(MAX_MINERS) {
             self.refused.set(self.refused.get() + 1);
-            log::warn!(
+            log::warn!(target: "miner_refused",
                 "miner table full ({} miners): refusing {addr}",
                 miners.len()
             );
@@ -186,7 +186,7 @@ impl Proxy {
         );
         let m = Rc::new(RefCell::new(Miner::new(id, tag, addr, out, vd, now)));
         let _ = miners.push(m.clone());
-        log::info!(
+        log::info!(target: "miner_connected",
             "miner #{id} connected from {addr} (tag {:02x}{:02x}, {} miners)",
             tag[0],
             tag[1],
@@ -216,7 +216,7 @@ impl Proxy {
             m.out.close();
             let mut d = self.departed.borrow_mut();
             add_counters(&mut d, &m.shares);
-            log::info!(
+            log::info!(target: "miner_disconnected",
                 "miner {} disconnected: {why} ({} miners)",
                 m.label(),
                 miners.len()
@@ -457,14 +457,14 @@ impl Proxy {
                 if misfit {
                     // A pool is live but cannot take this miner's extranonce or mask: make the
                     // miner reconnect so it is sized for the pools we have now.
-                    log::warn!(
+                    log::warn!(target: "miner_switched",
                         "miner {}: no live pool fits its extranonce2 size {} / version mask; reconnecting it",
                         m.label(),
                         m.e2_size
                     );
                     m.out.close();
                 } else {
-                    log::warn!("miner {}: no live pool; keeping it connected", m.label());
+                    log::warn!(target: "miner_switched", "miner {}: no live pool; keeping it connected", m.label());
                 }
             }
             return;
@@ -480,7 +480,7 @@ impl Proxy {
         if let Some(o) = old {
             if o != t {
                 m.switches += 1;
-                log::info!(
+                log::info!(target: "miner_switched",
                     "miner {} switched from pool {} to pool {}",
                     m.label(),
                     self.pools[o].borrow().cfg.name,
@@ -512,7 +512,7 @@ impl Proxy {
             _ => {
                 p.shares.lost += 1;
                 m.shares.lost += 1;
-                log::warn!(
+                log::warn!(target: "share_lost",
                     "pool {}: share from miner {} lost: pool connection gone",
                     p.cfg.name,
                     m.label()
@@ -542,7 +542,7 @@ impl Proxy {
         }
         if let Some(old) = evicted {
             p.shares.lost += 1;
-            log::warn!(
+            log::warn!(target: "share_lost",
                 "pool {}: no answer to share {} after {} ms; counted lost",
                 p.cfg.name,
                 old.id,
@@ -571,7 +571,7 @@ impl Proxy {
             p.shares.rejected += 1;
             p.rejects.add(reason);
             self.pid.borrow_mut().deduct(pool, f.difficulty.0);
-            log::warn!(
+            log::warn!(target: "share_lost",
                 "pool {} rejected a share from miner #{}: {reason}",
                 p.cfg.name,
                 f.miner
@@ -608,7 +608,7 @@ impl Proxy {
             let now = self.now_ms();
             let was_live = p.is_live();
             p.on(PoolEvent::Lost { retry_at_ms }, now);
-            log::warn!(
+            log::warn!(target: "pool_lost",
                 "pool {} lost{}: {why}; {} unanswered shares counted lost; retry in {} ms",
                 p.cfg.name,
                 if was_live { " (was live)" } else { "" },

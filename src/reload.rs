@@ -27,7 +27,7 @@ impl Proxy {
         match crate::config::load(&path) {
             Ok(cfg) => {
                 let a = self.apply_config(cfg);
-                log::info!(
+                log::info!(target: "config_reloaded",
                     "config reloaded from {}{}",
                     path.display(),
                     if a.weights_changed {
@@ -37,10 +37,12 @@ impl Proxy {
                     }
                 );
                 for r in &a.needs_restart {
-                    log::warn!("config reload: {r} needs a restart; keeping the running value");
+                    log::warn!(target: "config_reloaded", "config reload: {r} needs a restart; keeping the running value");
                 }
             }
-            Err(e) => log::error!("config reload failed, keeping the running config: {e}"),
+            Err(e) => {
+                log::error!(target: "config_reload_failed", "config reload failed, keeping the running config: {e}")
+            }
         }
     }
 

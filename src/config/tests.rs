@@ -710,5 +710,8 @@ fn test_api_token_matches_exactly_and_hides_in_debug() {
     assert!(!t.matches(b""));
     assert!(!format!("{c:?}").contains("s3cret"));
     let e = refused(&with_top(r#", "api_token": "short""#));
-    assert!(e.starts_with("api_token: must be 12 to 64 printable"), "{e}");
+    assert!(
+        e.starts_with("api_token: must be 12 to 64 printable"),
+        "{e}"
+    );
 }

@@ -141,7 +141,13 @@ impl Pool {
             self.state = next;
             return false;
         }
+        let event = match next {
+            PoolState::Live => "pool_live",
+            PoolState::Handshake => "pool_connected",
+            _ => "pool_state",
+        };
         log::info!(
+            target: event,
             "pool {}: {} -> {}",
             self.cfg.name,
             state_name(self.state),

@@ -146,14 +146,14 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
     let env = match envelope(line) {
         Ok(e) => e,
         Err(e) => {
-            log::warn!("pool {}: dropping bad line ({e})", name());
+            log::warn!(target: "pool_message", "pool {}: dropping bad line ({e})", name());
             return Ok(());
         }
     };
     let msg = match PoolMessage::parse(&env) {
         Ok(m) => m,
         Err(e) => {
-            log::warn!("pool {}: dropping bad message ({e})", name());
+            log::warn!(target: "pool_message", "pool {}: dropping bad message ({e})", name());
             return Ok(());
         }
     };
@@ -203,7 +203,7 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
             p.extranonce1 = heapless::Vec::from_slice(&e1[..len]).unwrap_or_default();
             p.extranonce2_size = n;
             p.known_e2_size = Some(n);
-            log::info!(
+            log::info!(target: "pool_connected",
                 "pool {}: subscribed, extranonce1 {e1_hex}, extranonce2_size {n}",
                 p.cfg.name
             );
@@ -317,7 +317,7 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
             wait_secs,
         } => {
             let wait = wait_secs.min(600) * 1000;
-            log::info!(
+            log::info!(target: "pool_message",
                 "pool {}: asked to reconnect (to {}:{}) in {} s; reconnecting to the configured address",
                 name(),
                 host.unwrap_or("same host"),
@@ -329,7 +329,7 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
                 retry_after_ms: Some(wait.max(100)),
             });
         }
-        PoolMessage::ShowMessage(text) => log::info!(
+        PoolMessage::ShowMessage(text) => log::info!(target: "pool_message",
             "pool {} says: {}",
             name(),
             crate::stats::truncate(text, 200)
