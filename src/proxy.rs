@@ -47,6 +47,8 @@ pub struct Proxy {
     /// The split controller (accepted work → fractions) and scheduler (fractions → miners).
     pub pid: RefCell<Pid>,
     pub sched: RefCell<Scheduler>,
+    /// Per-minute target vs measured split for the last 24 h (the page's chart).
+    pub history: RefCell<crate::stats::history::History>,
     last_tick_ms: Cell<u64>,
     /// The file the config came from (reload reads it again).
     pub config_path: RefCell<Option<std::path::PathBuf>>,
@@ -74,6 +76,7 @@ impl Proxy {
             pid: RefCell::new(Pid::new(split.pid(), 0)),
             sched: RefCell::new(Scheduler::new(split.sched(), 0)),
             last_tick_ms: Cell::new(0),
+            history: RefCell::new(crate::stats::history::History::new()),
             config_path: RefCell::new(None),
         })
     }
@@ -730,6 +733,15 @@ impl Proxy {
         drop(miners);
         let inputs = self.pool_inputs();
         self.pid.borrow_mut().evaluate(now, &inputs);
+        {
+            let pid = self.pid.borrow();
+            let targets: heapless::Vec<i64, MAX_POOLS> = (0..self.pools.len())
+                .map(|i| pid.terms[i].target_ppm)
+                .collect();
+            let mut h = self.history.borrow_mut();
+            h.set_targets(&targets);
+            h.roll(now);
+        }
         self.reassign();
     }
 

@@ -5,6 +5,7 @@
 //! client gets 5 s to send its request; every answer closes the connection. Nothing here can
 //! block mining: each client is its own task and its buffers are bounded.
 
+pub mod chart;
 pub mod control;
 mod page;
 
@@ -142,7 +143,15 @@ async fn serve(proxy: &Proxy, mut stream: TcpStream) -> std::io::Result<()> {
     }
     match req.path.as_str() {
         "/" => {
-            let html = page::render(&proxy.snapshot());
+            let names: heapless::Vec<heapless::String<32>, { crate::MAX_POOLS }> = proxy
+                .pools
+                .iter()
+                .map(|p| p.borrow().cfg.name.clone())
+                .collect();
+            let names: heapless::Vec<&str, { crate::MAX_POOLS }> =
+                names.iter().map(|n| n.as_str()).collect();
+            let svg = chart::render(&proxy.history.borrow(), &names);
+            let html = page::render(&proxy.snapshot(), &svg);
             respond(
                 &mut stream,
                 "200 OK",

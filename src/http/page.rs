@@ -3,7 +3,7 @@
 use crate::stats::{ShareCounters, Snapshot};
 use std::fmt::Write;
 
-pub fn render(s: &Snapshot) -> String {
+pub fn render(s: &Snapshot, chart_svg: &str) -> String {
     let mut h = String::with_capacity(4096 + 300 * (s.pools.len() + s.miners.len()));
     h.push_str(concat!(
         "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content='width=device-width,initial-scale=1'>",
@@ -25,6 +25,8 @@ pub fn render(s: &Snapshot) -> String {
         s.miners.len(),
         s.refused
     );
+    h.push_str("<h2>Split, last 24 h</h2><p>solid: accepted work per pool (15 min average), dashed: target</p>");
+    h.push_str(chart_svg);
     h.push_str("<h2>Pools</h2><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (window)</th><th>work % (all)</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
     for p in &s.pools {
         let pct = (p.shares.work_valid * 1000).checked_div(total).unwrap_or(0);

@@ -234,6 +234,10 @@ fn submit(proxy: &Proxy, m: &mut Miner, id: &str, s: &Submit<'_>) {
         p.shares.submitted += 1;
         p.shares.add_valid(local);
         proxy.pid.borrow_mut().record(job.origin.pool, local.0);
+        proxy
+            .history
+            .borrow_mut()
+            .record(proxy.now_ms(), job.origin.pool, local.0);
         pool_share_difficulty(&job, &p)
     };
     if pool_diff.target().is_met_by(&hash) {

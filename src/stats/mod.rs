@@ -5,6 +5,7 @@
 
 use crate::work::Difficulty;
 
+pub mod history;
 pub mod snapshot;
 pub use snapshot::{MinerSnap, PoolSnap, Snapshot};
 
