@@ -10,7 +10,7 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
         "<meta http-equiv=refresh content=5><title>hashmux</title><style>",
         "body{font:14px system-ui,sans-serif;margin:1em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}",
         "td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}",
-        ".live{color:#080}.down{color:#b00}</style></head><body>"
+        ".live{color:#080}.down{color:#b00}.t{overflow-x:auto}svg{max-width:720px}</style></head><body>"
     ));
     let total: u128 = s.pools.iter().map(|p| p.shares.work_valid).sum();
     let _ = write!(
@@ -27,7 +27,7 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
     );
     h.push_str("<h2>Split, last 24 h</h2><p>solid: accepted work per pool (15 min average), dashed: target</p>");
     h.push_str(chart_svg);
-    h.push_str("<h2>Pools</h2><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (window)</th><th>work % (all)</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
+    h.push_str("<h2>Pools</h2><div class=t><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (window)</th><th>work % (all)</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
     for p in &s.pools {
         let pct = (p.shares.work_valid * 1000).checked_div(total).unwrap_or(0);
         let _ = write!(
@@ -53,7 +53,7 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
             esc(&p.last_error)
         );
     }
-    h.push_str("</table><h2>Miners</h2><table><tr><th>miner</th><th>address</th><th>pool</th><th>hashrate</th><th>difficulty</th><th>valid</th><th>low diff</th><th>dup</th><th>stale</th><th>last share</th></tr>");
+    h.push_str("</table></div><h2>Miners</h2><div class=t><table><tr><th>miner</th><th>address</th><th>pool</th><th>hashrate</th><th>difficulty</th><th>valid</th><th>low diff</th><th>dup</th><th>stale</th><th>last share</th></tr>");
     for m in &s.miners {
         let _ = write!(
             h,
@@ -70,7 +70,7 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
             m.last_share_age_ms.map(|a| format!("{} s ago", a / 1000)).unwrap_or_else(|| "-".into())
         );
     }
-    h.push_str("</table>");
+    h.push_str("</table></div>");
     let t = totals(s);
     let _ = write!(
         h,
