@@ -4,6 +4,7 @@
 //! client gets 5 s to send its request; every answer closes the connection. Nothing here can
 //! block mining: each client is its own task and its buffers are bounded.
 
+pub mod metrics;
 mod page;
 
 use crate::proxy::Proxy;
