@@ -1,4 +1,5 @@
-//! The built-in web server: `GET /` (stats page), `GET /api/stats` (JSON), `GET /healthz`,
+//! The built-in web server: `GET /` (stats page), `GET /api/stats` (JSON), `GET /metrics`
+//! (Prometheus), `GET /healthz`,
 //! and token-protected `POST` control endpoints ([`control`]).
 //!
 //! Requests are parsed with httparse from a fixed 8 KB buffer with at most 32 headers; a
@@ -7,6 +8,7 @@
 
 pub mod chart;
 pub mod control;
+pub mod metrics;
 mod page;
 
 use crate::proxy::Proxy;
@@ -157,6 +159,16 @@ async fn serve(proxy: &Proxy, mut stream: TcpStream) -> std::io::Result<()> {
                 "200 OK",
                 "text/html; charset=utf-8",
                 html.as_bytes(),
+            )
+            .await
+        }
+        "/metrics" => {
+            let text = metrics::render(&proxy.snapshot());
+            respond(
+                &mut stream,
+                "200 OK",
+                metrics::CONTENT_TYPE,
+                text.as_bytes(),
             )
             .await
         }
