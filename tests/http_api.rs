@@ -50,6 +50,16 @@ fn test_http_pages_show_pools_and_hide_passwords() {
     for body in [&api, &page] {
         assert!(!body.contains("secret-p"), "password leaked");
     }
+    let (status, metrics) = get(web, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("text/plain; version=0.0.4")
+            && metrics.contains("hashmux_pool_up{pool=\"p\"} 1")
+    );
+    assert!(
+        !metrics.contains("secret-p"),
+        "password leaked into metrics"
+    );
     assert_eq!(get(web, "/nope").0, 404);
     let off = http(
         web,
