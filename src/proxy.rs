@@ -828,6 +828,8 @@ impl Proxy {
                     last_share_age_ms: (m.last_share_ms > 0)
                         .then(|| now.saturating_sub(m.last_share_ms)),
                     switches: m.switches,
+                    bytes_in: m.bytes_in,
+                    bytes_out: m.out.bytes_written(),
                     hashrate: (m.shares.work_valid * 1000 / up as u128).min(u64::MAX as u128)
                         as u64,
                 }

@@ -456,6 +456,22 @@ pub fn render(s: &Snapshot) -> String {
     per_miner(
         &mut out,
         &miners,
+        "hashmux_miner_bytes_received_total",
+        Counter,
+        "Bytes received from the miner.",
+        |m| Some(m.bytes_in),
+    );
+    per_miner(
+        &mut out,
+        &miners,
+        "hashmux_miner_bytes_sent_total",
+        Counter,
+        "Bytes sent to the miner.",
+        |m| Some(m.bytes_out),
+    );
+    per_miner(
+        &mut out,
+        &miners,
         "hashmux_miner_connected_seconds",
         Gauge,
         "Seconds the miner has been connected.",
@@ -533,6 +549,8 @@ mod tests {
             connected_ms: 61_999,
             last_share_age_ms: Some(1_000),
             switches: 3,
+            bytes_in: 1200,
+            bytes_out: 3400,
             hashrate: 415_000_000,
         }
     }
@@ -636,7 +654,7 @@ mod tests {
                 }
             }
             // 4 proxy-wide, 17 per pool, 6 per miner: all present even with no pools or miners.
-            assert_eq!(help.len(), 27, "{help:?}");
+            assert_eq!(help.len(), 29, "{help:?}");
             assert!(help.values().all(|&n| n == 1), "{help:?}");
             assert_eq!(kinds.len(), help.len());
             assert!(kinds.values().all(|&(n, _)| n == 1), "{kinds:?}");

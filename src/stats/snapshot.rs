@@ -41,6 +41,9 @@ pub struct MinerSnap {
     pub connected_ms: u64,
     pub last_share_age_ms: Option<u64>,
     pub switches: u64,
+    /// Bytes received from / sent to the miner (for billing).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
     /// Average hashrate since connecting, H/s, from valid work.
     pub hashrate: u64,
 }
