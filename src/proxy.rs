@@ -49,6 +49,9 @@ pub struct Proxy {
     pub sched: RefCell<Scheduler>,
     /// Per-minute target vs measured split for the last 24 h (the page's chart).
     pub history: RefCell<crate::stats::history::History>,
+    /// Totals per worker name of miners that have left (and those loaded at start).
+    pub worker_totals: RefCell<Vec<(String, ShareCounters)>>,
+    last_save_ms: Cell<u64>,
     last_tick_ms: Cell<u64>,
     /// The file the config came from (reload reads it again).
     pub config_path: RefCell<Option<std::path::PathBuf>>,
@@ -77,6 +80,8 @@ impl Proxy {
             sched: RefCell::new(Scheduler::new(split.sched(), 0)),
             last_tick_ms: Cell::new(0),
             history: RefCell::new(crate::stats::history::History::new()),
+            worker_totals: RefCell::new(Vec::new()),
+            last_save_ms: Cell::new(0),
             config_path: RefCell::new(None),
         })
     }
@@ -217,8 +222,8 @@ impl Proxy {
             let m = miners.swap_remove(i);
             let m = m.borrow();
             m.out.close();
-            let mut d = self.departed.borrow_mut();
-            add_counters(&mut d, &m.shares);
+            add_counters(&mut self.departed.borrow_mut(), &m.shares);
+            self.fold_worker(&m.worker, &m.shares);
             log::info!(target: "miner_disconnected",
                 "miner {} disconnected: {why} ({} miners)",
                 m.label(),
@@ -672,10 +677,22 @@ impl Proxy {
     /// Once a second: pool silence and handshake timeouts, miner idle timeouts, keepalives,
     /// vardiff.
     pub fn tick(&self) {
-        if self.config_path.borrow().is_some() && crate::signal::take_hup() {
-            self.reload_from_file();
+        if self.config_path.borrow().is_some() {
+            if crate::signal::stop_requested() {
+                self.save_stats();
+                log::info!(target: "shutdown", "stopping (signal); stats saved");
+                std::process::exit(0);
+            }
+            if crate::signal::take_hup() {
+                self.reload_from_file();
+            }
         }
         let now = self.now_ms();
+        let every = self.cfg.borrow().stats.save_interval_mins as u64 * 60_000;
+        if now.saturating_sub(self.last_save_ms.get()) >= every {
+            self.last_save_ms.set(now);
+            self.save_stats();
+        }
         let (job_timeout, idle_timeout) = {
             let c = self.cfg.borrow();
             (
@@ -754,7 +771,7 @@ impl Proxy {
     }
 }
 
-fn add_counters(into: &mut ShareCounters, c: &ShareCounters) {
+pub fn add_counters(into: &mut ShareCounters, c: &ShareCounters) {
     into.submitted += c.submitted;
     into.valid += c.valid;
     into.low_difficulty += c.low_difficulty;
@@ -842,6 +859,7 @@ impl Proxy {
             miners,
             refused: self.refused.get(),
             split: self.cfg.borrow().split,
+            workers: self.worker_totals_now(),
             departed: self.departed.borrow().clone(),
         }
     }

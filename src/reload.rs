@@ -107,3 +107,117 @@ impl Proxy {
         a
     }
 }
+
+/// Most workers whose totals are kept (beyond it, new names are folded into "(others)").
+pub const MAX_WORKERS: usize = 256;
+
+impl Proxy {
+    /// Add a departing miner's counters to its worker's totals.
+    pub fn fold_worker(&self, worker: &str, c: &crate::stats::ShareCounters) {
+        let mut w = self.worker_totals.borrow_mut();
+        let name = if worker.is_empty() {
+            "(unnamed)"
+        } else {
+            worker
+        };
+        let i = match w.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None if w.len() < MAX_WORKERS => {
+                w.push((name.to_string(), Default::default()));
+                w.len() - 1
+            }
+            None => match w.iter().position(|(n, _)| n == "(others)") {
+                Some(i) => i,
+                None => {
+                    w.push(("(others)".into(), Default::default()));
+                    w.len() - 1
+                }
+            },
+        };
+        crate::proxy::add_counters(&mut w[i].1, c);
+    }
+
+    /// Worker totals including the miners connected now.
+    pub fn worker_totals_now(&self) -> Vec<(String, crate::stats::ShareCounters)> {
+        let mut all = self.worker_totals.borrow().clone();
+        for m in self.miners.borrow().iter() {
+            let m = m.borrow();
+            let name = if m.worker.is_empty() {
+                "(unnamed)"
+            } else {
+                m.worker.as_str()
+            };
+            match all.iter_mut().find(|(n, _)| n == name) {
+                Some((_, c)) => crate::proxy::add_counters(c, &m.shares),
+                None => all.push((name.to_string(), m.shares.clone())),
+            }
+        }
+        all
+    }
+
+    /// Write the stats file now (if one is configured). Errors are logged, never fatal.
+    pub fn save_stats(&self) {
+        let Some(path) = self.cfg.borrow().stats.file.clone() else {
+            return;
+        };
+        // Borrow the history out of its cell for encoding (it is not Clone: 46 KB).
+        let mut saved = crate::stats::persist::Saved {
+            pools: self
+                .pools
+                .iter()
+                .map(|p| (p.borrow().cfg.name.to_string(), p.borrow().shares.clone()))
+                .collect(),
+            workers: self.worker_totals_now(),
+            history: Some(std::mem::take(&mut *self.history.borrow_mut())),
+        };
+        let text = crate::stats::persist::encode(&saved);
+        if let Some(h) = saved.history.take() {
+            *self.history.borrow_mut() = h;
+        }
+        match crate::stats::persist::write_file(&path, &text) {
+            Ok(()) => log::debug!("stats saved to {}", path.display()),
+            Err(e) => {
+                log::warn!(target: "stats_save_failed", "cannot write stats file {}: {e}", path.display())
+            }
+        }
+    }
+
+    /// Load the stats file at start. A missing file is normal; a damaged one is reported and
+    /// ignored.
+    pub fn load_stats(&self) {
+        let Some(path) = self.cfg.borrow().stats.file.clone() else {
+            return;
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                log::warn!(target: "stats_load_failed", "cannot read stats file {}: {e}; starting from zero", path.display());
+                return;
+            }
+        };
+        match crate::stats::persist::decode(&bytes) {
+            Ok(saved) => {
+                for (name, c) in &saved.pools {
+                    if let Some(p) = self
+                        .pools
+                        .iter()
+                        .find(|p| p.borrow().cfg.name.as_str() == name)
+                    {
+                        p.borrow_mut().shares = c.clone();
+                    }
+                }
+                *self.worker_totals.borrow_mut() = saved.workers;
+                if let Some(h) = saved.history {
+                    *self.history.borrow_mut() = h;
+                }
+                log::info!(target: "stats_loaded", "stats loaded from {}", path.display());
+            }
+            Err(e) => log::warn!(
+                target: "stats_load_failed",
+                "stats file {} is damaged ({e}); ignoring it and starting from zero",
+                path.display()
+            ),
+        }
+    }
+}

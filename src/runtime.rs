@@ -43,8 +43,9 @@ pub fn run(cfg: Config, path: Option<std::path::PathBuf>) -> std::io::Result<()>
     let sockets = bind(&cfg)?;
     let ex = Rc::new(LocalExecutor::new());
     let proxy = Proxy::new(cfg);
+    proxy.load_stats();
     if path.is_some() {
-        crate::signal::install_hup();
+        crate::signal::install();
     }
     *proxy.config_path.borrow_mut() = path;
     smol::block_on(ex.run(serve(proxy, ex.clone(), sockets, None)))
@@ -112,6 +113,7 @@ pub fn spawn_with_path(cfg: Config, path: Option<std::path::PathBuf>) -> std::io
         .spawn(move || {
             let ex = Rc::new(LocalExecutor::new());
             let proxy = Proxy::new(cfg);
+            proxy.load_stats();
             *proxy.config_path.borrow_mut() = path;
             smol::block_on(ex.run(serve(proxy, ex.clone(), sockets, Some(rx))))
         })?;
@@ -170,7 +172,10 @@ async fn serve(
                         let _ = tx.try_send(proxy.snapshot());
                     }
                     Cmd::Reload => proxy.reload_from_file(),
-                    Cmd::Stop => break,
+                    Cmd::Stop => {
+                        proxy.save_stats();
+                        break;
+                    }
                 }
             }
             Ok(())

@@ -17,10 +17,10 @@ use serde::Deserialize;
 
 use super::json::{self, Field, Shape};
 use super::{
-    ApiToken, Config, ConfigError, FailoverSettings, MinerSettings, PoolConfig, Problem, ADDR_MAX,
-    CRED_MAX, DEFAULT_HTTP, DEFAULT_LISTEN, DEFAULT_MAX_DIFFICULTY, DEFAULT_MIN_DIFFICULTY,
-    DIFFICULTY_LIMIT, LEVEL_MAX, LOG_LEVELS, MAX_POOLS, MAX_WEIGHT, NAME_MAX, TOKEN_MAX, TOKEN_MIN,
-    URL_MAX,
+    ApiToken, Config, ConfigError, FailoverSettings, MinerSettings, PoolConfig, Problem,
+    StatsSettings, ADDR_MAX, CRED_MAX, DEFAULT_HTTP, DEFAULT_LISTEN, DEFAULT_MAX_DIFFICULTY,
+    DEFAULT_MIN_DIFFICULTY, DIFFICULTY_LIMIT, LEVEL_MAX, LOG_LEVELS, MAX_POOLS, MAX_WEIGHT,
+    NAME_MAX, TOKEN_MAX, TOKEN_MIN, URL_MAX,
 };
 use crate::split::pid::{Preset, MAX_WINDOW};
 use crate::split::SplitConfig;
@@ -45,6 +45,13 @@ const SPLIT_ONLY: Shape = Shape::Obj(&[optional("split", Shape::Obj(SPLIT_FIELDS
 #[serde(deny_unknown_fields)]
 struct SplitDoc {
     split: Option<RawSplit>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStats {
+    file: Option<HString<PATH_MAX>>,
+    save_interval_mins: Option<u32>,
 }
 
 /// Checks and decodes `json` (without BOM) into a [`Config`].
@@ -111,6 +118,12 @@ const SPLIT_FIELDS: &[Field] = &[
 ];
 
 const PRESET_MAX: usize = 24;
+const PATH_MAX: usize = 200;
+
+const STATS_FIELDS: &[Field] = &[
+    optional("file", Shape::Str(PATH_MAX)),
+    optional("save_interval_mins", Shape::UInt),
+];
 
 const SCHEMA: Shape = Shape::Obj(&[
     optional("listen", Shape::Str(ADDR_MAX)),
@@ -128,6 +141,7 @@ const SCHEMA: Shape = Shape::Obj(&[
     optional("miners", Shape::Obj(MINERS_FIELDS)),
     optional("failover", Shape::Obj(FAILOVER_FIELDS)),
     optional("split", Shape::Obj(SPLIT_FIELDS)),
+    optional("stats", Shape::Obj(STATS_FIELDS)),
 ]);
 
 #[derive(Deserialize)]
@@ -141,6 +155,7 @@ struct RawConfig {
     miners: Option<RawMiners>,
     failover: Option<RawFailover>,
     split: Option<RawSplit>,
+    stats: Option<RawStats>,
 }
 
 #[derive(Deserialize, Default)]
@@ -314,6 +329,7 @@ impl<'a> Ctx<'a> {
             pools: self.pools(&raw.pools)?,
             miners: self.miners(raw.miners.unwrap_or_default())?,
             split: self.split(raw.split.unwrap_or_default())?,
+            stats: self.stats(raw.stats.unwrap_or_default())?,
             failover: self.failover(raw.failover.unwrap_or_default())?,
         })
     }
@@ -545,6 +561,29 @@ impl<'a> Ctx<'a> {
                 format!("must be a number of 0 or more (found {text})"),
             )),
         }
+    }
+
+    fn stats(&self, r: RawStats) -> Result<StatsSettings, ConfigError> {
+        let file = match r.file.as_deref() {
+            None | Some("") => None,
+            Some(f) if f.starts_with('/') => Some(std::path::PathBuf::from(f)),
+            Some(f) => {
+                return Err(self.invalid(
+                    "stats.file",
+                    format!("must be an absolute path (found {f:?})"),
+                ))
+            }
+        };
+        let mins = self.range(
+            "stats.save_interval_mins",
+            r.save_interval_mins.unwrap_or(60),
+            1,
+            1440,
+        )?;
+        Ok(StatsSettings {
+            file,
+            save_interval_mins: mins,
+        })
     }
 
     fn failover(&self, f: RawFailover) -> Result<FailoverSettings, ConfigError> {

@@ -156,8 +156,18 @@ pub struct Config {
     pub failover: FailoverSettings,
     /// The weighted split's controller and scheduler settings.
     pub split: crate::split::SplitConfig,
+    /// Where totals and the split history are kept across restarts.
+    pub stats: StatsSettings,
     /// Token for the HTTP control endpoints; `None` disables them.
     pub api_token: Option<ApiToken>,
+}
+
+/// Stats persistence: off unless `stats.file` is set.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct StatsSettings {
+    pub file: Option<std::path::PathBuf>,
+    /// How often the file is rewritten (flash-friendly default: hourly), and on clean shutdown.
+    pub save_interval_mins: u32,
 }
 
 /// The control API token. Its `Debug` never shows it.

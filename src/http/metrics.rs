@@ -563,6 +563,7 @@ mod tests {
             miners,
             refused: 4,
             split: crate::split::SplitConfig::default(),
+            workers: Vec::new(),
             departed: ShareCounters::default(),
         }
     }

@@ -71,6 +71,20 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
         );
     }
     h.push_str("</table></div>");
+    h.push_str("<h2>Workers since first start</h2><div class=t><table><tr><th>worker</th><th>valid</th><th>work (difficulty)</th><th>accepted</th><th>rejected</th><th>lost</th></tr>");
+    for (name, c) in &s.workers {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(name),
+            c.valid,
+            c.work_valid >> 32,
+            c.accepted,
+            c.rejected,
+            c.lost
+        );
+    }
+    h.push_str("</table></div>");
     let t = totals(s);
     let _ = write!(
         h,

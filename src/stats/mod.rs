@@ -6,6 +6,7 @@
 use crate::work::Difficulty;
 
 pub mod history;
+pub mod persist;
 pub mod snapshot;
 pub use snapshot::{MinerSnap, PoolSnap, Snapshot};
 

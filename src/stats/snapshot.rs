@@ -55,6 +55,8 @@ pub struct Snapshot {
     pub pools: Vec<PoolSnap>,
     pub miners: Vec<MinerSnap>,
     pub refused: u64,
+    /// Totals per worker name since the stats file was started (or since start).
+    pub workers: Vec<(String, ShareCounters)>,
     /// The split settings in force.
     pub split: crate::split::SplitConfig,
     /// Totals of miners that have disconnected.
