@@ -64,6 +64,10 @@ impl Proxy {
         for (i, p) in cfg.pools.iter().enumerate() {
             let _ = pools.push(RefCell::new(Pool::new(i, p.clone())));
         }
+        // Every slot exists from the start, so a reload can add pools without moving any.
+        for i in cfg.pools.len()..MAX_POOLS {
+            let _ = pools.push(RefCell::new(Pool::vacant(i)));
+        }
         Rc::new(Proxy {
             cfg: RefCell::new(cfg),
             pools,
@@ -801,6 +805,7 @@ impl Proxy {
         let pools = self
             .pools
             .iter()
+            .filter(|p| !p.borrow().vacant)
             .map(|p| {
                 let p = p.borrow();
                 PoolSnap {

@@ -1,18 +1,22 @@
 //! Config reload: read the file again and apply what can change without dropping miners.
 //!
-//! Applied live: pool weights and priorities (matched by pool name), miner settings (vardiff
-//! bounds for new windows, limits), failover timeouts, and the split controller's settings.
-//! Not applied (logged, a restart takes them): adding, removing or re-addressing pools, and
-//! the listen/http addresses. A config that does not validate is refused as a whole and the
+//! Applied live, matching pools by name: pools added (into a free slot), removed (closed,
+//! their miners move on), re-addressed or given new credentials (reconnected); weights and
+//! priorities; miner settings; failover timeouts; the split controller's settings. Miners
+//! stay connected throughout. Not applied (logged, a restart takes them): the listen/http
+//! addresses. A config that does not validate is refused as a whole and the
 //! running one stays.
 
 use crate::config::Config;
+use crate::pools::Pool;
 use crate::proxy::Proxy;
 
 /// What a reload changed, for the log and the caller.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     pub weights_changed: bool,
+    /// Pools were added, removed, or re-addressed.
+    pub pools_changed: bool,
     /// Things the file changed that need a restart.
     pub needs_restart: Vec<String>,
 }
@@ -56,43 +60,76 @@ impl Proxy {
         if new.http != cfg.http {
             a.needs_restart.push("http".into());
         }
-        let same_set = new.pools.len() == cfg.pools.len()
-            && new
-                .pools
-                .iter()
-                .all(|n| cfg.pools.iter().any(|o| o.name == n.name));
-        if !same_set {
-            a.needs_restart.push("adding or removing pools".into());
+        // Pools gone from the file: close and empty their slots (their miners move on).
+        for slot in self.pools.iter() {
+            let mut p = slot.borrow_mut();
+            if !p.vacant && !new.pools.iter().any(|n| n.name == p.cfg.name) {
+                log::info!(target: "config_reloaded", "pool {} removed", p.cfg.name);
+                p.vacant = true;
+                p.set_error("removed from the config");
+                if let Some(o) = &p.out {
+                    o.close();
+                }
+                a.pools_changed = true;
+            }
         }
         for np in new.pools.iter() {
-            let Some(slot) = self.pools.iter().find(|p| p.borrow().cfg.name == np.name) else {
-                continue;
-            };
-            let mut p = slot.borrow_mut();
-            if (
-                np.host.as_str(),
-                np.port,
-                np.user.as_str(),
-                np.password.as_str(),
-            ) != (
-                p.cfg.host.as_str(),
-                p.cfg.port,
-                p.cfg.user.as_str(),
-                p.cfg.password.as_str(),
-            ) {
-                a.needs_restart
-                    .push(format!("pool {} address or credentials", np.name));
-            }
-            if p.cfg.weight != np.weight {
-                a.weights_changed = true;
-                p.cfg.weight = np.weight;
-            }
-            p.cfg.priority = np.priority;
-            if let Some(cp) = cfg.pools.iter_mut().find(|c| c.name == np.name) {
-                cp.weight = np.weight;
-                cp.priority = np.priority;
+            let existing = self
+                .pools
+                .iter()
+                .find(|p| !p.borrow().vacant && p.borrow().cfg.name == np.name);
+            match existing {
+                Some(slot) => {
+                    let mut p = slot.borrow_mut();
+                    if (
+                        np.host.as_str(),
+                        np.port,
+                        np.user.as_str(),
+                        np.password.as_str(),
+                    ) != (
+                        p.cfg.host.as_str(),
+                        p.cfg.port,
+                        p.cfg.user.as_str(),
+                        p.cfg.password.as_str(),
+                    ) {
+                        // New address or credentials: reconnect with them.
+                        log::info!(target: "config_reloaded", "pool {}: address or credentials changed; reconnecting", np.name);
+                        p.cfg = np.clone();
+                        p.set_error("address or credentials changed by a reload");
+                        if let Some(o) = &p.out {
+                            o.close();
+                        }
+                        a.pools_changed = true;
+                    }
+                    if p.cfg.weight != np.weight {
+                        a.weights_changed = true;
+                    }
+                    p.cfg.weight = np.weight;
+                    p.cfg.priority = np.priority;
+                }
+                None => match self
+                    .pools
+                    .iter()
+                    .find(|p| p.borrow().vacant && p.borrow().out.is_none())
+                {
+                    Some(slot) => {
+                        let mut p = slot.borrow_mut();
+                        // Keep connection generations increasing in a reused slot, so a late
+                        // share for the old pool's job can never reach the new pool.
+                        let gen = p.conn_gen.wrapping_add(1_000);
+                        *p = Pool::new(p.idx, np.clone());
+                        p.conn_gen = gen;
+                        log::info!(target: "config_reloaded", "pool {} added", np.name);
+                        a.pools_changed = true;
+                        a.weights_changed |= np.weight > 0;
+                    }
+                    None => a
+                        .needs_restart
+                        .push(format!("adding pool {} (no free slot yet)", np.name)),
+                },
             }
         }
+        cfg.pools = new.pools.clone();
         cfg.miners = new.miners.clone();
         cfg.failover = new.failover.clone();
         cfg.split = new.split;
@@ -165,6 +202,7 @@ impl Proxy {
             pools: self
                 .pools
                 .iter()
+                .filter(|p| !p.borrow().vacant)
                 .map(|p| (p.borrow().cfg.name.to_string(), p.borrow().shares.clone()))
                 .collect(),
             workers: self.worker_totals_now(),

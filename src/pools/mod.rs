@@ -73,6 +73,9 @@ pub struct Pool {
     pub version_mask: Option<u32>,
     pub difficulty: Difficulty,
     pub authorized: bool,
+    /// An empty slot (no pool configured in it, or its pool was removed by a reload). Its
+    /// task idles; it is never live.
+    pub vacant: bool,
     /// Taken out of the split and failover by the operator (control API); stays connected.
     pub disabled: bool,
     pub job: Option<Rc<Job>>,
@@ -104,6 +107,7 @@ impl Pool {
             version_mask: None,
             difficulty: Difficulty::ONE,
             authorized: false,
+            vacant: false,
             disabled: false,
             job: None,
             last_job_ms: 0,
@@ -118,6 +122,23 @@ impl Pool {
             connects: 0,
             last_rtt_ms: 0,
         }
+    }
+
+    /// An empty slot: a placeholder that never connects (filled by a reload that adds a pool).
+    pub fn vacant(idx: usize) -> Pool {
+        let cfg = PoolConfig {
+            name: heapless::String::new(),
+            host: heapless::String::new(),
+            port: 0,
+            user: heapless::String::new(),
+            password: heapless::String::new(),
+            weight: 0,
+            priority: u32::MAX,
+        };
+        let mut p = Pool::new(idx, cfg);
+        p.vacant = true;
+        p.inflight = Box::new([]);
+        p
     }
 
     pub fn is_live(&self) -> bool {
@@ -160,13 +181,20 @@ impl Pool {
 
     /// Remember a submit; returns one that had to be dropped unanswered to make room.
     pub fn track(&mut self, f: InFlight) -> Option<InFlight> {
-        let slot = &mut self.inflight[(f.id % INFLIGHT as u64) as usize];
-        slot.replace(f)
+        let n = self.inflight.len() as u64;
+        if n == 0 {
+            return Some(f);
+        }
+        self.inflight[(f.id % n) as usize].replace(f)
     }
 
     /// The submit with this id, if still awaiting an answer.
     pub fn answer(&mut self, id: u64) -> Option<InFlight> {
-        let slot = &mut self.inflight[(id % INFLIGHT as u64) as usize];
+        let n = self.inflight.len() as u64;
+        if n == 0 {
+            return None;
+        }
+        let slot = &mut self.inflight[(id % n) as usize];
         match slot {
             Some(f) if f.id == id => slot.take(),
             _ => None,

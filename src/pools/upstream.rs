@@ -47,6 +47,11 @@ impl Ended {
 /// Run pool `idx` forever.
 pub async fn run(proxy: Rc<Proxy>, idx: usize) {
     loop {
+        if proxy.pools[idx].borrow().vacant {
+            // An empty slot: wait for a reload to put a pool here.
+            smol::Timer::after(Duration::from_secs(1)).await;
+            continue;
+        }
         let now = proxy.now_ms();
         proxy.pools[idx].borrow_mut().on(PoolEvent::Connecting, now);
         let ended = connect_and_serve(&proxy, idx).await;
