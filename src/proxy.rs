@@ -802,6 +802,7 @@ impl Proxy {
         let now = self.now_ms();
         let miners = self.miners.borrow();
         let pid = self.pid.borrow();
+        let history = self.history.borrow();
         let pools = self
             .pools
             .iter()
@@ -828,13 +829,15 @@ impl Proxy {
                         .filter(|m| m.borrow().pool == Some(p.idx))
                         .count(),
                     split: pid.terms[p.idx],
+                    actual_24h_permille: history.mean_actual(p.idx),
                 }
             })
             .collect();
         let miners = miners
             .iter()
             .map(|m| {
-                let m = m.borrow();
+                let mut m = m.borrow_mut();
+                let connected = m.connected_ms;
                 let up = now.saturating_sub(m.connected_ms).max(1);
                 MinerSnap {
                     id: m.id,
@@ -852,6 +855,8 @@ impl Proxy {
                     switches: m.switches,
                     bytes_in: m.bytes_in,
                     bytes_out: m.out.bytes_written(),
+                    hashrate_5m: m.rate.rate(now, 5, connected),
+                    hashrate_1h: m.rate.rate(now, 60, connected),
                     hashrate: (m.shares.work_valid * 1000 / up as u128).min(u64::MAX as u128)
                         as u64,
                 }

@@ -515,6 +515,7 @@ mod tests {
             last_job_age_ms: Some(4_500),
             rtt_ms: 35,
             miners: 1,
+            actual_24h_permille: Some(700),
             split: PoolTerms {
                 target_ppm: 700_000,
                 measured_ppm: 650_500,
@@ -549,6 +550,8 @@ mod tests {
             connected_ms: 61_999,
             last_share_age_ms: Some(1_000),
             switches: 3,
+            hashrate_5m: 415_000_000,
+            hashrate_1h: 415_000_000,
             bytes_in: 1200,
             bytes_out: 3400,
             hashrate: 415_000_000,

@@ -12,7 +12,6 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
         "td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}",
         ".live{color:#080}.down{color:#b00}.t{overflow-x:auto}svg{max-width:720px}</style></head><body>"
     ));
-    let total: u128 = s.pools.iter().map(|p| p.shares.work_valid).sum();
     let _ = write!(
         h,
         "<h1>hashmux {}</h1><p>up {}",
@@ -27,12 +26,17 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
     );
     h.push_str("<h2>Split, last 24 h</h2><p>solid: accepted work per pool (15 min average), dashed: target</p>");
     h.push_str(chart_svg);
-    h.push_str("<h2>Pools</h2><div class=t><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (window)</th><th>work % (all)</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
+    h.push_str("<h2>Pools</h2><div class=t><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (1 h window)</th><th>actual % (24 h)</th><th>P / I / D (pp)</th><th>debt</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
     for p in &s.pools {
-        let pct = (p.shares.work_valid * 1000).checked_div(total).unwrap_or(0);
+        let t = &p.split;
+        let pid = format!("{} / {} / {}", ppm(t.p), ppm(t.i), ppm(t.d));
+        let day = p
+            .actual_24h_permille
+            .map(|v| format!("{}.{}", v / 10, v % 10))
+            .unwrap_or_else(|| "-".into());
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
             esc(&p.name),
             if p.state == "live" { "live" } else { "down" },
             p.state,
@@ -40,8 +44,9 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
             p.weight,
             ppm(p.split.target_ppm),
             ppm(p.split.measured_ppm),
-            pct / 10,
-            pct % 10,
+            day,
+            pid,
+            t.debt / 1_000_000,
             p.difficulty,
             p.miners,
             p.shares.accepted,
@@ -53,15 +58,16 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
             esc(&p.last_error)
         );
     }
-    h.push_str("</table></div><h2>Miners</h2><div class=t><table><tr><th>miner</th><th>address</th><th>pool</th><th>hashrate</th><th>difficulty</th><th>valid</th><th>low diff</th><th>dup</th><th>stale</th><th>last share</th></tr>");
+    h.push_str("</table></div><h2>Miners</h2><div class=t><table><tr><th>miner</th><th>address</th><th>pool</th><th>hashrate 5 min</th><th>1 h</th><th>difficulty</th><th>valid</th><th>low diff</th><th>dup</th><th>stale</th><th>last share</th></tr>");
     for m in &s.miners {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(if m.worker.is_empty() { "?" } else { &m.worker }),
             m.addr,
             esc(m.pool.as_deref().unwrap_or("-")),
-            hashrate(m.hashrate),
+            hashrate(m.hashrate_5m),
+            hashrate(m.hashrate_1h),
             m.difficulty.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
             m.shares.valid,
             m.shares.low_difficulty,

@@ -146,6 +146,54 @@ pub struct Miner {
     pub hashrate: u64,
     /// `shares.work_valid` at the last estimate.
     pub work_mark: u128,
+    /// Valid work per minute for the last hour (5 min and 1 h hashrates).
+    pub rate: RateRing,
+}
+
+/// Valid work per minute over the last 60 minutes, for hashrate estimates over 5 min and 1 h.
+pub struct RateRing {
+    buckets: Box<[u64; 60]>,
+    minute: u64,
+}
+
+impl RateRing {
+    pub fn new(now_ms: u64) -> RateRing {
+        RateRing {
+            buckets: Box::new([0; 60]),
+            minute: now_ms / 60_000,
+        }
+    }
+
+    fn roll(&mut self, now_ms: u64) {
+        let m = now_ms / 60_000;
+        if m >= self.minute + 60 {
+            self.buckets.fill(0);
+            self.minute = m;
+        }
+        while self.minute < m {
+            self.minute += 1;
+            self.buckets[(self.minute % 60) as usize] = 0;
+        }
+    }
+
+    pub fn add(&mut self, now_ms: u64, work: u64) {
+        self.roll(now_ms);
+        let b = &mut self.buckets[(self.minute % 60) as usize];
+        *b = b.saturating_add(work);
+    }
+
+    /// Hashes per second over the last `mins` minutes (≤ 60), or since `since_ms` if later.
+    pub fn rate(&mut self, now_ms: u64, mins: u64, since_ms: u64) -> u64 {
+        self.roll(now_ms);
+        let mins = mins.clamp(1, 60);
+        let sum: u128 = (0..mins)
+            .map(|k| self.buckets[((self.minute + 60 - k) % 60) as usize] as u128)
+            .sum();
+        let span = ((mins - 1) * 60_000 + now_ms % 60_000)
+            .min(now_ms.saturating_sub(since_ms))
+            .max(1);
+        (sum * 1000 / span as u128).min(u64::MAX as u128) as u64
+    }
 }
 
 impl Miner {
@@ -184,6 +232,7 @@ impl Miner {
             since_ms: now_ms,
             hashrate: 0,
             work_mark: 0,
+            rate: RateRing::new(now_ms),
         }
     }
 
@@ -330,6 +379,35 @@ mod tests {
         let ring: Vec<u16> = m.jobs.slots.iter().flatten().map(|j| j.crc).collect();
         let uniq: std::collections::HashSet<_> = ring.iter().collect();
         assert_eq!(uniq.len(), JOB_RING);
+    }
+
+    #[test]
+    fn test_rate_ring_windows_and_expiry() {
+        let mut r = RateRing::new(0);
+        // 60 s of 1,000 H/s, then 4 quiet minutes.
+        r.add(30_000, 60_000);
+        assert_eq!(
+            r.rate(60_000, 5, 0),
+            1_000,
+            "only 60 s connected: rate over that"
+        );
+        assert_eq!(
+            r.rate(299_999, 5, 0),
+            200,
+            "60,000 hashes over (almost) 5 min"
+        );
+        assert_eq!(
+            r.rate(300_000, 5, 0),
+            0,
+            "minute 0 has left the 5 min window"
+        );
+        assert_eq!(
+            r.rate(3_600_000 + 60_000, 60, 0),
+            0,
+            "an hour later the minute has expired"
+        );
+        r.add(10_000_000, 6_000);
+        assert!(r.rate(10_000_000, 60, 0) > 0);
     }
 
     #[test]

@@ -227,6 +227,7 @@ fn submit(proxy: &Proxy, m: &mut Miner, id: &str, s: &Submit<'_>) {
     }
     m.shares.add_valid(local);
     m.vardiff.record(local);
+    m.rate.add(proxy.now_ms(), local.0);
     m.last_share_ms = proxy.now_ms();
     m.out.push(|b| emit::result(b, id, "true"));
     let pool_diff = {

@@ -169,6 +169,16 @@ impl History {
         (0..self.len).map(move |k| &self.samples[(start + k) % MINUTES])
     }
 
+    /// Mean measured share of `pool` over the closed minutes that have data (tenths of a
+    /// percent), or None if there are none.
+    pub fn mean_actual(&self, pool: usize) -> Option<u32> {
+        let (sum, n) = self
+            .iter()
+            .filter_map(|s| s.actual.get(pool).copied().filter(|&a| a != NO_DATA))
+            .fold((0u64, 0u64), |(s, n), a| (s + a as u64, n + 1));
+        (n > 0).then(|| (sum / n) as u32)
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

@@ -23,6 +23,8 @@ pub struct PoolSnap {
     pub last_job_age_ms: Option<u64>,
     pub rtt_ms: u64,
     pub miners: usize,
+    /// Mean of the per-minute measured shares over the last 24 h (tenths of a percent).
+    pub actual_24h_permille: Option<u32>,
     /// The split controller's view of this pool.
     pub split: crate::split::pid::PoolTerms,
 }
@@ -44,6 +46,9 @@ pub struct MinerSnap {
     /// Bytes received from / sent to the miner (for billing).
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Hashrate over the last 5 minutes and the last hour, H/s, from valid work.
+    pub hashrate_5m: u64,
+    pub hashrate_1h: u64,
     /// Average hashrate since connecting, H/s, from valid work.
     pub hashrate: u64,
 }
