@@ -18,7 +18,7 @@ fi
 export PATH="$PWD/$venv/bin:$PATH"
 
 RUSTC_BOOTSTRAP=1 \
-RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=shallow" \
+RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=shallow -Zunstable-options -Cpanic=immediate-abort" \
   cargo zigbuild --release --no-default-features -Zbuild-std=std,panic_abort --target "$triple" --bin hashmux
 
 bin="target/$triple/release/hashmux"
