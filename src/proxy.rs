@@ -865,6 +865,8 @@ impl Proxy {
         Snapshot {
             version: env!("CARGO_PKG_VERSION"),
             uptime_ms: now,
+            heap_bytes: crate::stats::heap::in_use(),
+            heap_peak_bytes: crate::stats::heap::peak(),
             pools,
             miners,
             refused: self.refused.get(),

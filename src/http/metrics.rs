@@ -239,6 +239,14 @@ pub fn render(s: &Snapshot) -> String {
         "Seconds since the proxy started.",
     )
     .sample(&[], s.uptime_ms / 1000);
+    out.family("hashmux_heap_bytes", Gauge, "Heap bytes in use now.")
+        .sample(&[], s.heap_bytes as u64);
+    out.family(
+        "hashmux_heap_peak_bytes",
+        Gauge,
+        "Most heap bytes in use at once since start.",
+    )
+    .sample(&[], s.heap_peak_bytes as u64);
     out.family(
         "hashmux_miners_connected",
         Gauge,
@@ -562,6 +570,8 @@ mod tests {
         Snapshot {
             version: "9.8.7",
             uptime_ms: 123_456,
+            heap_bytes: 300_000,
+            heap_peak_bytes: 400_000,
             pools,
             miners,
             refused: 4,
@@ -657,8 +667,8 @@ mod tests {
                     assert!(kinds.contains_key(name), "sample before TYPE: {line}");
                 }
             }
-            // 4 proxy-wide, 17 per pool, 6 per miner: all present even with no pools or miners.
-            assert_eq!(help.len(), 29, "{help:?}");
+            // 6 proxy-wide, 17 per pool, 6 per miner: all present even with no pools or miners.
+            assert_eq!(help.len(), 31, "{help:?}");
             assert!(help.values().all(|&n| n == 1), "{help:?}");
             assert_eq!(kinds.len(), help.len());
             assert!(kinds.values().all(|&(n, _)| n == 1), "{kinds:?}");
@@ -675,6 +685,8 @@ mod tests {
             "# TYPE hashmux_build_info gauge".into(),
             r#"hashmux_build_info{version="9.8.7"} 1"#.into(),
             "hashmux_uptime_seconds 123".into(),
+            "hashmux_heap_bytes 300000".into(),
+            "hashmux_heap_peak_bytes 400000".into(),
             "hashmux_miners_connected 1".into(),
             "# TYPE hashmux_miners_refused_total counter".into(),
             "hashmux_miners_refused_total 4".into(),

@@ -20,9 +20,11 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
     );
     let _ = write!(
         h,
-        " · {} miners · {} refused (table full)</p>",
+        " · {} miners · {} refused (table full) · heap {} KiB (peak {} KiB)</p>",
         s.miners.len(),
-        s.refused
+        s.refused,
+        s.heap_bytes / 1024,
+        s.heap_peak_bytes / 1024
     );
     h.push_str("<h2>Split, last 24 h</h2><p>solid: accepted work per pool (15 min average), dashed: target</p>");
     h.push_str(chart_svg);

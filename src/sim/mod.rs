@@ -7,6 +7,8 @@
 //! - [`SimMiner`]: a miner (cgminer, NerdQaxe/Nano 3S-like, or plain) that does real,
 //!   throttled sha256d work on the newest job and counts what was accepted and rejected.
 //! - [`chain`]: the sim-side sha256d, merkle root, header and difficulty target used by both.
+//! - [`ExternalProxy`]: a hashmux binary (a router build under qemu-user, or the host
+//!   build) run as its own process with a config written for it.
 //!
 //! Invariants:
 //! - Independence: nothing here uses any other hashmux module (no `crate::work`,
@@ -24,6 +26,7 @@
 //!   timer, so nothing outlives its handle or spins unbounded.
 
 pub mod chain;
+pub mod external;
 pub mod miner;
 pub mod pool;
 pub mod splitsim;
@@ -32,5 +35,6 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use external::{ExternalProxy, Launch};
 pub use miner::{MinerFlavour, SimMiner, SimMinerConfig, SimMinerStats};
 pub use pool::{JobIdStyle, SimPool, SimPoolConfig, SimPoolStats};

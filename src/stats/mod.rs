@@ -5,6 +5,7 @@
 
 use crate::work::Difficulty;
 
+pub mod heap;
 pub mod history;
 pub mod persist;
 pub mod snapshot;

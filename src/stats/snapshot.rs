@@ -57,6 +57,9 @@ pub struct MinerSnap {
 pub struct Snapshot {
     pub version: &'static str,
     pub uptime_ms: u64,
+    /// Heap bytes in use now and at most since start ([`crate::stats::heap`]).
+    pub heap_bytes: usize,
+    pub heap_peak_bytes: usize,
     pub pools: Vec<PoolSnap>,
     pub miners: Vec<MinerSnap>,
     pub refused: u64,
@@ -79,9 +82,11 @@ impl Snapshot {
         let sp = &self.split;
         let _ = write!(
             s,
-            "{{\"version\":\"{}\",\"uptime_s\":{},\"refused_miners\":{},\"split\":{{\"preset\":\"{}\",\"kp_milli\":{},\"ki_milli\":{},\"kd_milli\":{},\"deadband_ppm\":{},\"interval_secs\":{},\"min_dwell_secs\":{}}},\"pools\":[",
+            "{{\"version\":\"{}\",\"uptime_s\":{},\"heap_bytes\":{},\"heap_peak_bytes\":{},\"refused_miners\":{},\"split\":{{\"preset\":\"{}\",\"kp_milli\":{},\"ki_milli\":{},\"kd_milli\":{},\"deadband_ppm\":{},\"interval_secs\":{},\"min_dwell_secs\":{}}},\"pools\":[",
             self.version,
             self.uptime_ms / 1000,
+            self.heap_bytes,
+            self.heap_peak_bytes,
             self.refused,
             sp.preset.map(|p| p.name()).unwrap_or("custom"),
             sp.gains.kp,
