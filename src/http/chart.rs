@@ -33,7 +33,7 @@ const LEGEND_Y: u32 = 186;
 /// The chart of `h`; `pool_names[i]` names pool `i` in the legend.
 pub fn render(h: &History, pool_names: &[&str]) -> String {
     let samples: Vec<&Sample> = h.iter().collect();
-    let pools = pool_count(&samples, pool_names.len());
+    let shown = shown(&samples, pool_names);
     let mut o = String::with_capacity(4096);
     let _ = write!(
         o,
@@ -45,7 +45,7 @@ pub fn render(h: &History, pool_names: &[&str]) -> String {
         o.push_str(
             r#"<g fill="none" stroke-width="1.5" stroke-linejoin="round" stroke-linecap="round">"#,
         );
-        for (p, colour) in COLOURS.iter().enumerate().take(pools) {
+        for (p, colour) in COLOURS.iter().enumerate().filter(|(p, _)| shown[*p]) {
             let target: Vec<u16> = samples.iter().map(|s| s.target[p]).collect();
             let actual = smooth(samples.iter().map(|s| s.actual[p]));
             any_actual |= actual.iter().any(|&v| v != NO_DATA);
@@ -68,22 +68,20 @@ pub fn render(h: &History, pool_names: &[&str]) -> String {
             (Y0 + Y1) / 2 + 4
         );
     }
-    legend(&mut o, pools, pool_names);
+    legend(&mut o, &shown, pool_names);
     o.push_str("</svg>");
     o
 }
 
-/// Pools to draw: every named pool and every pool with data, at most `MAX_POOLS`.
-fn pool_count(samples: &[&Sample], names: usize) -> usize {
-    let with_data = (0..MAX_POOLS)
-        .rev()
-        .find(|&p| {
-            samples
+/// Pools to draw: every named pool (an empty name is a vacant table slot) and every pool
+/// with data in the window (a pool removed by a reload keeps its line for 24 h).
+fn shown(samples: &[&Sample], names: &[&str]) -> [bool; MAX_POOLS] {
+    core::array::from_fn(|p| {
+        names.get(p).is_some_and(|n| !n.is_empty())
+            || samples
                 .iter()
                 .any(|s| s.target[p] != NO_DATA || s.actual[p] != NO_DATA)
-        })
-        .map_or(0, |p| p + 1);
-    names.max(with_data).min(MAX_POOLS)
+    })
 }
 
 /// Gridlines at 0/25/50/75/100 % with labels, the x axis labels.
@@ -110,19 +108,21 @@ fn axes(o: &mut String) {
     );
 }
 
-fn legend(o: &mut String, pools: usize, names: &[&str]) {
+fn legend(o: &mut String, shown: &[bool; MAX_POOLS], names: &[&str]) {
+    let pools = shown.iter().filter(|&&s| s).count();
     if pools == 0 {
         return;
     }
     let spacing = (X1 - X0) / pools.max(4) as u32;
     // About 7 px per character at this font size, after an 18 px swatch.
     let max_chars = (spacing.saturating_sub(18) / 7).max(3) as usize;
-    for (p, colour) in COLOURS.iter().enumerate().take(pools) {
-        let x = X0 + p as u32 * spacing;
+    let drawn = COLOURS.iter().enumerate().filter(|(p, _)| shown[*p]);
+    for (slot, (p, colour)) in drawn.enumerate() {
+        let x = X0 + slot as u32 * spacing;
         let fallback;
         let name = match names.get(p) {
-            Some(n) => *n,
-            None => {
+            Some(n) if !n.is_empty() => *n,
+            _ => {
                 fallback = format!("pool {p}");
                 &fallback
             }
@@ -443,6 +443,16 @@ mod tests {
         let svg = render(&h, &["solo"]);
         let lines = polyline_points(&svg, false);
         assert_eq!(lines, vec![vec![(X1 - 1, Y0), (X1, Y0)]]);
+        assert_well_formed(&svg);
+    }
+
+    #[test]
+    fn test_legend_skips_vacant_slots_without_data() {
+        let h = seventy_thirty(30);
+        let svg = render(&h, &["a", "b", "", "", "", "", "", ""]);
+        assert_eq!(svg.matches(r#"stroke-width="3""#).count(), 2, "{svg}");
+        assert!(svg.contains(">a</text>") && svg.contains(">b</text>"));
+        assert!(!svg.contains(">pool 2</text>"));
         assert_well_formed(&svg);
     }
 
