@@ -15,7 +15,7 @@ echo "| target | stripped bytes | of the 1 MiB budget |"
 echo "|---|---:|---:|"
 for t in $triples; do
   s=$(stat -c %s "target/$t/release/hashmux")
-  echo "| $t | $(printf "%'d" "$s") | $((s * 100 / 1048576)) % |"
+  echo "| $t | $(python3 -c "print(f'{$s:,}')") | $((s * 100 / 1048576)) % |"
 done
 echo
 nm -S --size-sort -C target/symbols/mipsel-unknown-linux-musl/release/hashmux \
