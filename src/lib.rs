@@ -19,6 +19,8 @@ pub mod signal;
 pub mod split;
 pub mod stats;
 pub mod stratum;
+#[cfg(feature = "sv2")]
+pub mod stratum2;
 pub mod work;
 
 #[cfg(feature = "sim")]
