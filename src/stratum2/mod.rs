@@ -5,4 +5,5 @@
 //! `k256` field arithmetic). The Noise handshake, framing, mining messages and the upstream
 //! connection are not built yet; `stratum2+tcp://` pool URLs are refused by the config.
 
+pub mod noise;
 pub mod secp;
