@@ -5,5 +5,6 @@
 //! `k256` field arithmetic). The Noise handshake, framing, mining messages and the upstream
 //! connection are not built yet; `stratum2+tcp://` pool URLs are refused by the config.
 
+pub mod msg;
 pub mod noise;
 pub mod secp;
