@@ -151,12 +151,26 @@ impl Outbox {
 
     /// Drain into `w` until closed or a write fails. Returns why it stopped.
     pub async fn run_writer<W: AsyncWrite + Unpin>(&self, w: &mut W) -> std::io::Result<()> {
+        self.run_writer_sealed(w, |plain, wire| wire.extend_from_slice(plain))
+            .await
+    }
+
+    /// Like [`Outbox::run_writer`], but every drained batch of queued bytes (whole messages,
+    /// as `push` queues them) goes through `seal` on its way out, e.g. to encrypt SV2 frames.
+    pub async fn run_writer_sealed<W: AsyncWrite + Unpin>(
+        &self,
+        w: &mut W,
+        mut seal: impl FnMut(&[u8], &mut Vec<u8>),
+    ) -> std::io::Result<()> {
         let mut spare = Vec::new();
+        let mut wire = Vec::new();
         loop {
             if self.closed.get() {
                 // Flush what was queued before the close (e.g. a final error line).
                 let last = std::mem::take(&mut *self.buf.borrow_mut());
-                let _ = w.write_all(&last).await;
+                wire.clear();
+                seal(&last, &mut wire);
+                let _ = w.write_all(&wire).await;
                 let _ = w.flush().await;
                 return Ok(());
             }
@@ -167,8 +181,10 @@ impl Outbox {
                 continue;
             }
             std::mem::swap(&mut spare, &mut *self.buf.borrow_mut());
-            w.write_all(&spare).await?;
-            self.written.set(self.written.get() + spare.len() as u64);
+            wire.clear();
+            seal(&spare, &mut wire);
+            w.write_all(&wire).await?;
+            self.written.set(self.written.get() + wire.len() as u64);
             spare.clear();
         }
     }

@@ -543,7 +543,33 @@ impl Proxy {
             sent_ms: now,
         });
         let user = p.cfg.user.clone();
-        if !out.push(|b| emit::submit(b, id, &user, &job.id, e2_pool, ntime, nonce, version_bits)) {
+        #[cfg(feature = "sv2")]
+        let sv2_channel = p.sv2.as_ref().and_then(|l| l.channel_id);
+        #[cfg(not(feature = "sv2"))]
+        let sv2_channel: Option<u32> = None;
+        let queued = match sv2_channel {
+            #[cfg(feature = "sv2")]
+            Some(channel_id) => out.push(|b| {
+                let mask = p.version_mask.unwrap_or(0);
+                let share = crate::stratum2::msg::SubmitExtended {
+                    channel_id,
+                    sequence_number: id as u32,
+                    job_id: job.id.parse().unwrap_or(0),
+                    nonce,
+                    ntime,
+                    version: crate::work::hash::rolled_version(
+                        job.version,
+                        version_bits.unwrap_or(0),
+                        mask,
+                    ),
+                    extranonce: e2_pool,
+                };
+                let _ = crate::stratum2::msg::submit_shares_extended(b, &share);
+            }),
+            _ => out
+                .push(|b| emit::submit(b, id, &user, &job.id, e2_pool, ntime, nonce, version_bits)),
+        };
+        if !queued {
             p.answer(id);
             p.shares.lost += 1;
             m.shares.lost += 1;
@@ -567,6 +593,32 @@ impl Proxy {
                 self.credit_miner(old.miner, |s| s.lost += 1);
             }
         }
+    }
+
+    /// Like [`Proxy::verdict`], silently skipping an `id` already answered (an SV2 batch
+    /// acknowledgement covers shares refused one by one before it).
+    pub fn verdict_if_waiting(&self, pool: usize, id: u64, accepted: bool, reason: &str) {
+        if self.pools[pool].borrow().is_waiting(id) {
+            self.verdict(pool, id, accepted, reason);
+        }
+    }
+
+    /// Sum of the 5-minute hashrate estimates (H/s) of the miners working for `pool`.
+    pub fn pool_hashrate(&self, pool: usize) -> u64 {
+        let now = self.now_ms();
+        self.miners
+            .borrow()
+            .iter()
+            .map(|m| {
+                let mut m = m.borrow_mut();
+                if m.pool == Some(pool) {
+                    let since = m.connected_ms;
+                    m.rate.rate(now, 5, since)
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 
     /// The pool answered submit `id`.
@@ -813,6 +865,12 @@ impl Proxy {
                     name: p.cfg.name.to_string(),
                     address: format!("{}:{}", p.cfg.host, p.cfg.port),
                     state: crate::pools::state_name(p.state),
+                    protocol: if p.cfg.authority.is_some() {
+                        "sv2"
+                    } else {
+                        "sv1"
+                    },
+                    encrypted: p.is_encrypted(),
                     priority: p.cfg.priority,
                     weight: p.cfg.weight,
                     difficulty: p.difficulty,

@@ -86,7 +86,11 @@ const POOL_FIELDS: &[Field] = &[
     optional("password", Shape::Str(CRED_MAX)),
     optional("weight", Shape::UInt),
     optional("priority", Shape::UInt),
+    optional("authority_pubkey", Shape::Str(KEY_MAX)),
 ];
+
+/// Longest base58 authority key text (38 bytes encode to 51-52 characters).
+const KEY_MAX: usize = 64;
 
 const MINERS_FIELDS: &[Field] = &[
     optional("max", Shape::UInt),
@@ -184,6 +188,7 @@ struct RawPool {
     password: Option<HString<CRED_MAX>>,
     weight: Option<u32>,
     priority: Option<u32>,
+    authority_pubkey: Option<HString<KEY_MAX>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -347,8 +352,9 @@ impl<'a> Ctx<'a> {
         let mut pools: HVec<PoolConfig, MAX_POOLS> = HVec::new();
         for (i, p) in raw.iter().enumerate() {
             let path = |field: &str| format!("pools[{i}].{field}");
-            let (host, port) =
-                super::url::parse(&p.url).map_err(|msg| self.invalid(&path("url"), msg))?;
+            let url = super::url::parse(&p.url).map_err(|msg| self.invalid(&path("url"), msg))?;
+            let (host, port) = (url.host, url.port);
+            let authority = self.authority(&path, url.v2, p.authority_pubkey.as_deref())?;
             let name = match &p.name {
                 Some(name) => name.clone(),
                 None => hstring(&format!("pool{i}")),
@@ -380,11 +386,55 @@ impl<'a> Ctx<'a> {
                 password: p.password.clone().unwrap_or_else(|| hstring("x")),
                 weight: self.range(&path("weight"), p.weight.unwrap_or(1), 0, MAX_WEIGHT)?,
                 priority: p.priority.unwrap_or(i as u32),
+                authority,
             };
             // Cannot fail: `raw` has the same capacity.
             let _ = pools.push(pool);
         }
         Ok(pools)
+    }
+
+    /// The SV2 authority key from the URL path or the `authority_pubkey` field.
+    fn authority(
+        &self,
+        path: &dyn Fn(&str) -> String,
+        v2: Option<Option<&str>>,
+        field: Option<&str>,
+    ) -> Result<Option<[u8; 32]>, ConfigError> {
+        let Some(in_url) = v2 else {
+            return match field {
+                Some(_) => Err(self.invalid(
+                    &path("authority_pubkey"),
+                    "only stratum2+tcp:// pools have an authority key".into(),
+                )),
+                None => Ok(None),
+            };
+        };
+        if !cfg!(feature = "sv2") {
+            return Err(self.invalid(
+                &path("url"),
+                "this build of hashmux has no Stratum V2 support".into(),
+            ));
+        }
+        let (text, at) = match (in_url, field) {
+            (Some(u), Some(f)) if u != f => {
+                return Err(self.invalid(
+                    &path("authority_pubkey"),
+                    "differs from the key in the url".into(),
+                ))
+            }
+            (Some(u), _) => (u, path("url")),
+            (None, Some(f)) => (f, path("authority_pubkey")),
+            (None, None) => {
+                return Err(self.invalid(
+                    &path("url"),
+                    "a Stratum V2 pool needs its authority public key: stratum2+tcp://host:port/KEY or \"authority_pubkey\"".into(),
+                ))
+            }
+        };
+        super::base58::authority_key(text)
+            .map(Some)
+            .map_err(|e| self.invalid(&at, format!("bad authority key: {e}")))
     }
 
     fn miners(&self, m: RawMiners) -> Result<MinerSettings, ConfigError> {

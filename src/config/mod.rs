@@ -31,6 +31,7 @@ use heapless::{String as HString, Vec as HVec};
 
 use crate::work::Difficulty;
 
+mod base58;
 mod convert;
 mod json;
 #[cfg(test)]
@@ -77,6 +78,9 @@ pub struct PoolConfig {
     pub weight: u32,
     /// Failover order: lower is preferred. Defaults to the pool's index.
     pub priority: u32,
+    /// Stratum V2 pool: the x-only authority key its certificate must be signed with.
+    /// `None` for a Stratum V1 pool.
+    pub authority: Option<[u8; 32]>,
 }
 
 impl fmt::Debug for PoolConfig {
@@ -89,6 +93,7 @@ impl fmt::Debug for PoolConfig {
             .field("password", &"***")
             .field("weight", &self.weight)
             .field("priority", &self.priority)
+            .field("sv2", &self.authority.is_some())
             .finish()
     }
 }

@@ -399,10 +399,37 @@ fn test_url_forms_accepted() {
 }
 
 #[test]
+fn test_sv2_url_carries_authority_key() {
+    const KEY: &str = "9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXh";
+    let c = url(&format!("stratum2+tcp://pool.example:3336/{KEY}")).unwrap();
+    assert_eq!(
+        (c.pools[0].host.as_str(), c.pools[0].port),
+        ("pool.example", 3336)
+    );
+    assert_eq!(c.pools[0].authority.unwrap()[..4], [118, 99, 112, 0]);
+    let json = format!(
+        r#"{{"pools": [{{"url": "stratum2+tcp://h:1", "user": "u", "authority_pubkey": "{KEY}"}}]}}"#
+    );
+    assert!(parse(json.as_bytes()).unwrap().pools[0].authority.is_some());
+    assert!(url("stratum+tcp://h:1").unwrap().pools[0]
+        .authority
+        .is_none());
+    let json = format!(
+        r#"{{"pools": [{{"url": "stratum+tcp://h:1", "user": "u", "authority_pubkey": "{KEY}"}}]}}"#
+    );
+    assert_refused(
+        &json,
+        "pools[0].authority_pubkey: only stratum2+tcp:// pools have an authority key",
+    );
+}
+
+#[test]
 fn test_url_refusals_name_field() {
     let cases = [
         ("http://h:1", "pools[0].url: unsupported scheme \"http\"; expected stratum+tcp://host:port (line 1, column 20)"),
-        ("stratum2+tcp://h:1", "pools[0].url: Stratum V2 pools are not supported yet"),
+        ("stratum2+tcp://h:1", "pools[0].url: a Stratum V2 pool needs its authority public key"),
+        ("stratum2+tcp://h:1/9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXj", "pools[0].url: bad authority key: checksum mismatch"),
+        ("stratum2+tcp://h:1/a/b", "pools[0].url: unexpected path"),
         ("h:3333", "pools[0].url: \"h:3333\" is not a URL"),
         ("stratum+tcp://h", "pools[0].url: missing port"),
         ("stratum+tcp://h:", "pools[0].url: missing port"),

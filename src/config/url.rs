@@ -1,25 +1,42 @@
-//! Pool URLs: `stratum+tcp://HOST:PORT`, with an optional trailing `/`.
+//! Pool URLs: `stratum+tcp://HOST:PORT` (Stratum V1) with an optional trailing `/`, and
+//! `stratum2+tcp://HOST:PORT/AUTHORITY_KEY` (Stratum V2; the key may instead be given in the
+//! pool's `authority_pubkey` field).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 const EXPECTED: &str = "expected stratum+tcp://host:port";
 
-/// Splits a pool URL into host and port. The host is a DNS name, an IPv4 address, or an IPv6
-/// address (written in brackets in the URL, returned without them); the port is never 0.
-pub(super) fn parse(url: &str) -> Result<(&str, u16), String> {
+/// A parsed pool URL.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct PoolUrl<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    /// Stratum V2, with the authority key text from the path if there was one.
+    pub v2: Option<Option<&'a str>>,
+}
+
+/// Splits a pool URL into host, port and protocol. The host is a DNS name, an IPv4 address,
+/// or an IPv6 address (written in brackets in the URL, returned without them); the port is
+/// never 0.
+pub(super) fn parse(url: &str) -> Result<PoolUrl<'_>, String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("\"{url}\" is not a URL; {EXPECTED}"));
     };
-    if scheme.eq_ignore_ascii_case("stratum2+tcp") {
-        return Err("Stratum V2 pools are not supported yet".into());
-    }
-    if !scheme.eq_ignore_ascii_case("stratum+tcp") {
+    let v2 = scheme.eq_ignore_ascii_case("stratum2+tcp");
+    if !v2 && !scheme.eq_ignore_ascii_case("stratum+tcp") {
         return Err(format!("unsupported scheme \"{scheme}\"; {EXPECTED}"));
     }
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if !path.is_empty() && path != "/" {
+    let key = path.trim_start_matches('/');
+    if !v2 && !key.is_empty() {
         return Err(format!("unexpected path \"{path}\"; {EXPECTED}"));
     }
+    if key.contains('/') {
+        return Err(format!(
+            "unexpected path \"{path}\"; expected stratum2+tcp://host:port/AUTHORITY_KEY"
+        ));
+    }
+    let v2 = v2.then_some((!key.is_empty()).then_some(key));
     if authority.contains('@') {
         return Err("put credentials in \"user\" and \"password\", not in the URL".into());
     }
@@ -61,7 +78,9 @@ pub(super) fn parse(url: &str) -> Result<(&str, u16), String> {
         return Err(format!("missing port; {EXPECTED}"));
     }
     match port.parse::<u16>() {
-        Ok(n) if n != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok((host, n)),
+        Ok(n) if n != 0 && port.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(PoolUrl { host, port: n, v2 })
+        }
         _ => Err(format!("invalid port \"{port}\" (must be 1-65535)")),
     }
 }

@@ -270,6 +270,22 @@ pub fn render(s: &Snapshot) -> String {
         "1 if the pool connection is live (subscribed, authorized, has a job), else 0.",
         |p| Some(u8::from(p.state == "live")),
     );
+    let mut f = out.family(
+        "hashmux_pool_protocol_info",
+        Gauge,
+        "Always 1; the protocol label is sv1 or sv2.",
+    );
+    for p in pools {
+        f.sample(&[("pool", &p.name), ("protocol", p.protocol)], 1);
+    }
+    per_pool(
+        &mut out,
+        pools,
+        "hashmux_pool_encrypted",
+        Gauge,
+        "1 while an encrypted (Stratum V2 Noise) session with a verified certificate is up.",
+        |p| Some(u8::from(p.encrypted)),
+    );
     per_pool(
         &mut out,
         pools,
@@ -500,6 +516,8 @@ mod tests {
             name: name.into(),
             address: "pool.example:3333".into(),
             state: "live",
+            protocol: "sv1",
+            encrypted: false,
             priority: 0,
             weight: 70,
             difficulty: Difficulty(1 << 31),
@@ -667,8 +685,8 @@ mod tests {
                     assert!(kinds.contains_key(name), "sample before TYPE: {line}");
                 }
             }
-            // 6 proxy-wide, 17 per pool, 6 per miner: all present even with no pools or miners.
-            assert_eq!(help.len(), 31, "{help:?}");
+            // 6 proxy-wide, 19 per pool, 6 per miner: all present even with no pools or miners.
+            assert_eq!(help.len(), 33, "{help:?}");
             assert!(help.values().all(|&n| n == 1), "{help:?}");
             assert_eq!(kinds.len(), help.len());
             assert!(kinds.values().all(|&(n, _)| n == 1), "{kinds:?}");

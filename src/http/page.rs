@@ -28,7 +28,7 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
     );
     h.push_str("<h2>Split, last 24 h</h2><p>solid: accepted work per pool (15 min average), dashed: target</p>");
     h.push_str(chart_svg);
-    h.push_str("<h2>Pools</h2><div class=t><table><tr><th>pool</th><th>state</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (1 h window)</th><th>actual % (24 h)</th><th>P / I / D (pp)</th><th>debt</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
+    h.push_str("<h2>Pools</h2><div class=t><table><tr><th>pool</th><th>state</th><th>protocol</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (1 h window)</th><th>actual % (24 h)</th><th>P / I / D (pp)</th><th>debt</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
     for p in &s.pools {
         let t = &p.split;
         let pid = format!("{} / {} / {}", ppm(t.p), ppm(t.i), ppm(t.d));
@@ -38,10 +38,15 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
             esc(&p.name),
             if p.state == "live" { "live" } else { "down" },
             p.state,
+            match (p.protocol, p.encrypted) {
+                ("sv2", true) => "SV2, encrypted",
+                ("sv2", false) => "SV2",
+                _ => "SV1",
+            },
             p.priority,
             p.weight,
             ppm(p.split.target_ppm),

@@ -9,6 +9,8 @@
 //! share is counted exactly once as accepted, rejected or lost.
 
 pub mod backoff;
+#[cfg(feature = "sv2")]
+pub mod sv2;
 pub mod upstream;
 
 use crate::config::PoolConfig;
@@ -91,6 +93,9 @@ pub struct Pool {
     pub connects: u64,
     /// Round-trip of the last answered submit.
     pub last_rtt_ms: u64,
+    /// Stratum V2 channel state while an SV2 connection is up.
+    #[cfg(feature = "sv2")]
+    pub sv2: Option<sv2::Sv2Link>,
 }
 
 impl Pool {
@@ -121,6 +126,8 @@ impl Pool {
             rejects: RejectReasons::default(),
             connects: 0,
             last_rtt_ms: 0,
+            #[cfg(feature = "sv2")]
+            sv2: None,
         }
     }
 
@@ -134,6 +141,7 @@ impl Pool {
             password: heapless::String::new(),
             weight: 0,
             priority: u32::MAX,
+            authority: None,
         };
         let mut p = Pool::new(idx, cfg);
         p.vacant = true;
@@ -199,6 +207,45 @@ impl Pool {
             Some(f) if f.id == id => slot.take(),
             _ => None,
         }
+    }
+
+    /// Is submit `id` still awaiting an answer?
+    pub fn is_waiting(&self, id: u64) -> bool {
+        let n = self.inflight.len() as u64;
+        n > 0 && matches!(&self.inflight[(id % n) as usize], Some(f) if f.id == id)
+    }
+
+    /// How many submits can await an answer at once.
+    pub fn inflight_capacity(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// An SV2 session (certificate verified) is up.
+    pub fn is_encrypted(&self) -> bool {
+        #[cfg(feature = "sv2")]
+        {
+            self.sv2.is_some() && self.out.is_some()
+        }
+        #[cfg(not(feature = "sv2"))]
+        {
+            false
+        }
+    }
+
+    /// A new connection is up: fresh generation, output queue and handshake state.
+    pub fn begin_connection(&mut self, out: Rc<Outbox>, now: u64) {
+        self.conn_gen = self.conn_gen.wrapping_add(1);
+        self.connects += 1;
+        self.out = Some(out);
+        self.authorized = false;
+        self.job = None;
+        self.extranonce2_size = 0;
+        self.last_error.clear();
+        #[cfg(feature = "sv2")]
+        {
+            self.sv2 = None;
+        }
+        self.on(PoolEvent::Connected, now);
     }
 
     /// Every submit still awaiting an answer (on connection loss: they are lost).

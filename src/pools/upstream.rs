@@ -29,17 +29,24 @@ const ID_SUBSCRIBE: u64 = 2;
 const ID_AUTHORIZE: u64 = 3;
 
 /// How a connection ended.
-struct Ended {
+pub struct Ended {
     why: String,
     /// The pool asked us to come back after this long (client.reconnect).
     retry_after_ms: Option<u64>,
 }
 
 impl Ended {
-    fn because(why: impl Into<String>) -> Ended {
+    pub fn because(why: impl Into<String>) -> Ended {
         Ended {
             why: why.into(),
             retry_after_ms: None,
+        }
+    }
+    /// Ended at the pool's request; reconnect after `ms`.
+    pub fn retry(why: impl Into<String>, ms: u64) -> Ended {
+        Ended {
+            why: why.into(),
+            retry_after_ms: Some(ms),
         }
     }
 }
@@ -94,18 +101,15 @@ async fn connect_and_serve(proxy: &Rc<Proxy>, idx: usize) -> Ended {
         Err(e) => return Ended::because(format!("cannot connect to {target}: {e}")),
     };
     let _ = stream.set_nodelay(true);
+    #[cfg(feature = "sv2")]
+    if proxy.pools[idx].borrow().cfg.authority.is_some() {
+        return super::sv2::serve(proxy, idx, stream).await;
+    }
     let out = Rc::new(Outbox::new(POOL_OUT_CAP));
     {
         let now = proxy.now_ms();
         let mut p = proxy.pools[idx].borrow_mut();
-        p.conn_gen = p.conn_gen.wrapping_add(1);
-        p.connects += 1;
-        p.out = Some(out.clone());
-        p.authorized = false;
-        p.job = None;
-        p.extranonce2_size = 0;
-        p.last_error.clear();
-        p.on(PoolEvent::Connected, now);
+        p.begin_connection(out.clone(), now);
         let (user, pass) = (p.cfg.user.clone(), p.cfg.password.clone());
         out.push(|b| {
             emit::configure(b, ID_CONFIGURE, WANTED_VERSION_MASK);

@@ -11,6 +11,10 @@ pub struct PoolSnap {
     pub name: String,
     pub address: String,
     pub state: &'static str,
+    /// "sv1" or "sv2".
+    pub protocol: &'static str,
+    /// An SV2 session with a verified certificate is up (always false for SV1).
+    pub encrypted: bool,
     pub priority: u32,
     pub weight: u32,
     pub difficulty: Difficulty,
@@ -106,8 +110,10 @@ impl Snapshot {
             json_str(&mut s, &p.address);
             let _ = write!(
                 s,
-                ",\"state\":\"{}\",\"priority\":{},\"weight\":{},\"difficulty\":{},\"extranonce2_size\":{},\"connects\":{},\"rtt_ms\":{},\"miners\":{},\"last_job_age_s\":{},\"last_error\":",
+                ",\"state\":\"{}\",\"protocol\":\"{}\",\"encrypted\":{},\"priority\":{},\"weight\":{},\"difficulty\":{},\"extranonce2_size\":{},\"connects\":{},\"rtt_ms\":{},\"miners\":{},\"last_job_age_s\":{},\"last_error\":",
                 p.state,
+                p.protocol,
+                p.encrypted,
                 p.priority,
                 p.weight,
                 p.difficulty,

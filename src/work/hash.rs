@@ -62,7 +62,7 @@ pub fn rolled_version(job_version: u32, version_bits: u32, mask: u32) -> u32 {
 }
 
 /// Reverses the bytes of every 4-byte word (its own inverse).
-fn swap_words(bytes: &[u8; 32]) -> [u8; 32] {
+pub fn swap_words(bytes: &[u8; 32]) -> [u8; 32] {
     let mut out = *bytes;
     for word in out.chunks_exact_mut(4) {
         word.reverse();

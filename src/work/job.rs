@@ -15,6 +15,7 @@ use super::Difficulty;
 use crate::stratum::{self, Notify};
 use std::cell::RefCell;
 use std::fmt;
+use std::fmt::Write as _;
 
 /// Bytes of extranonce space each miner's tag takes.
 pub const TAG_SIZE: usize = 2;
@@ -50,6 +51,22 @@ impl fmt::Display for JobError {
             JobError::TooManyBranches => "more than 32 merkle branches",
         })
     }
+}
+
+/// A job's parts as an upstream of any protocol decoded them (see [`Job::from_parts`]).
+pub struct JobParts<'a> {
+    /// The pool's job id (SV2: the u32 job id).
+    pub id: u32,
+    /// Previous block hash in the header's internal byte order.
+    pub prevhash: [u8; 32],
+    pub coinb1: &'a [u8],
+    pub coinb2: &'a [u8],
+    /// Merkle branches, 32 bytes each, back to back.
+    pub branches: &'a [u8],
+    pub version: u32,
+    pub nbits: u32,
+    pub ntime: u32,
+    pub clean: bool,
 }
 
 /// Where a job came from and the pool state it was issued under.
@@ -119,6 +136,34 @@ impl Job {
             nbits: n.nbits,
             ntime: n.ntime,
             clean: n.clean,
+            bodies: RefCell::new(Default::default()),
+        })
+    }
+
+    /// A job from already-decoded parts (SV2 extended jobs). `prevhash` is in the block
+    /// header's internal byte order.
+    pub fn from_parts(p: &JobParts<'_>, origin: JobOrigin) -> Result<Job, JobError> {
+        if p.coinb1.len() > MAX_COINB || p.coinb2.len() > MAX_COINB {
+            return Err(JobError::BadCoinbase);
+        }
+        let mut branches = heapless::Vec::new();
+        for b in p.branches.chunks(32) {
+            let b: [u8; 32] = b.try_into().map_err(|_| JobError::BadBranch)?;
+            branches.push(b).map_err(|_| JobError::TooManyBranches)?;
+        }
+        let mut id = heapless::String::new();
+        let _ = write!(id, "{}", p.id);
+        Ok(Job {
+            origin,
+            id,
+            prevhash: hash::swap_words(&p.prevhash),
+            coinb1: p.coinb1.into(),
+            coinb2: p.coinb2.into(),
+            branches,
+            version: p.version,
+            nbits: p.nbits,
+            ntime: p.ntime,
+            clean: p.clean,
             bodies: RefCell::new(Default::default()),
         })
     }
