@@ -4,7 +4,7 @@
 # Triples: mips-unknown-linux-musl mipsel-unknown-linux-musl
 #          armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl
 # Installs what it needs (rust-src, cargo-zigbuild from PyPI into targets/.venv).
-# Router builds leave out the simulator (`--no-default-features`).
+# Router builds leave out the simulator (`--no-default-features --features sv2`).
 # HASHMUX_KEEP_SYMBOLS=1 keeps the symbols (for targets/sizes.sh) in a separate target dir
 # and skips the size budget, which applies to the stripped binary.
 set -euo pipefail
@@ -19,6 +19,9 @@ if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 
+# Router builds carry Stratum V2 (`sv2`) but not the simulator; HASHMUX_FEATURES overrides
+# (e.g. HASHMUX_FEATURES= for an SV1-only build, to measure what SV2 costs).
+features="${HASHMUX_FEATURES-sv2}"
 target_dir=target
 if [ "${HASHMUX_KEEP_SYMBOLS:-0}" = 1 ]; then
   target_dir=target/symbols
@@ -28,7 +31,7 @@ fi
 # (procd restarts the daemon); it takes about a third off the binary.
 RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target_dir" \
 RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=shallow -Zunstable-options -Cpanic=immediate-abort" \
-  cargo zigbuild --release --no-default-features -Zbuild-std=std,panic_abort --target "$triple" --bin hashmux
+  cargo zigbuild --release --no-default-features --features "$features" -Zbuild-std=std,panic_abort --target "$triple" --bin hashmux
 
 bin="$target_dir/$triple/release/hashmux"
 size=$(stat -c %s "$bin")
