@@ -6,6 +6,10 @@
 //! Ignored in a plain `cargo test` (it exists for the emulated runs, and a native run adds
 //! nothing the in-process tests do not cover); `.ci/run` runs it once per emulated target.
 
+#[path = "common/sv2pool.rs"]
+#[allow(dead_code)]
+mod sv2pool;
+
 use hashmux::sim::{
     ExternalProxy, Launch, MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig,
 };
@@ -161,4 +165,57 @@ fn test_external_binary_mines_fails_over_reloads_and_stops() {
     proxy.signal("TERM").expect("send SIGTERM");
     let code = proxy.wait_exit(Duration::from_secs(20));
     assert_eq!(code, Some(0), "clean exit on SIGTERM");
+}
+
+#[test]
+#[ignore = "run by .ci/run against each emulated router build"]
+fn test_external_binary_mines_for_an_sv2_pool() {
+    let launch = Launch::from_env(env!("CARGO_BIN_EXE_hashmux"));
+    let pool = sv2pool::Sv2Pool::start(sv2pool::Sv2PoolConfig {
+        target_difficulty: 0.00002,
+        job_interval_ms: 3_000,
+        ..sv2pool::Sv2PoolConfig::default()
+    });
+    let url = format!(
+        "stratum2+tcp://{}/{}",
+        pool.addr(),
+        pool.authority_pubkey_base58()
+    );
+    let proxy = ExternalProxy::start(
+        &launch,
+        |s, h| {
+            format!(
+                r#"{{"listen":"{s}","http":"{h}","pools":[{{"name":"v2","url":"{url}","user":"acct.v2"}}],
+                "miners":{{"shares_per_min":60,"min_difficulty":0.00001,"start_difficulty":0.0001,"max_difficulty":1}}}}"#
+            )
+        },
+        Duration::from_secs(60),
+    )
+    .expect("hashmux starts");
+    let miners: Vec<SimMiner> = [MinerFlavour::Nano3s, MinerFlavour::Cgminer]
+        .into_iter()
+        .enumerate()
+        .map(|(i, flavour)| {
+            SimMiner::start(SimMinerConfig {
+                addr: proxy.stratum,
+                user: format!("rig{i}"),
+                password: "x".into(),
+                flavour,
+                max_hashes_per_sec: 100_000,
+                name: format!("rig{i}"),
+            })
+        })
+        .collect();
+    wait_until(
+        90,
+        "the SV2 pool accepted 6 shares from every miner's work",
+        || pool.stats().accepted >= 6 && miners.iter().all(|m| m.stats().accepted > 0),
+    );
+    let st = pool.stats();
+    assert_eq!(st.rejected_total(), 0, "{:?}", st.rejected_by_reason);
+    let (_, body) = proxy.http_get("/api/stats").expect("GET /api/stats");
+    assert!(
+        body.contains("\"protocol\":\"sv2\",\"encrypted\":true"),
+        "{body}"
+    );
 }

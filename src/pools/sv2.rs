@@ -131,7 +131,8 @@ pub async fn serve(proxy: &Rc<Proxy>, idx: usize, stream: TcpStream) -> Ended {
         let user = p.cfg.user.clone();
         let (host, port) = (p.cfg.host.clone(), p.cfg.port);
         out.push(|b| {
-            let _ = msg::setup_connection(b, &host, port, 0);
+            // Miners such as the Avalon Nano 3S refuse to work without version rolling.
+            let _ = msg::setup_connection(b, &host, port, msg::FLAG_REQUIRES_VERSION_ROLLING);
             let _ = msg::open_extended_channel(
                 b,
                 REQUEST_ID,
