@@ -61,6 +61,15 @@ fn spawn(pools_json: &str) -> hashmux::runtime::Handle {
     hashmux::runtime::spawn(hashmux::config::parse(json.as_bytes()).expect("config")).unwrap()
 }
 
+/// The first error the proxy reports for its only pool (bounded wait).
+fn first_error(proxy: &hashmux::runtime::Handle) -> String {
+    wait_for(20, "the handshake failure is reported", || {
+        let s = proxy.snapshot()?;
+        let e = s.pools[0].last_error.clone();
+        (!e.is_empty()).then_some(e)
+    })
+}
+
 #[test]
 fn test_sv2_pool_handshake_channel_jobs_and_shares_accepted() {
     let pool = sv2_pool(Sv2PoolConfig::default());
@@ -99,11 +108,7 @@ fn test_sv2_certificate_from_wrong_authority_is_refused() {
         r#"{{"name":"v2","url":"{}","user":"u"}}"#,
         sv2_url(&pool)
     ));
-    let err = wait_for(20, "the handshake failure is reported", || {
-        let s = proxy.snapshot()?;
-        let e = s.pools[0].last_error.clone();
-        (!e.is_empty()).then_some(e)
-    });
+    let err = first_error(&proxy);
     assert!(
         err.contains("not signed by the configured authority"),
         "{err}"
@@ -129,11 +134,7 @@ fn test_sv2_expired_certificate_is_refused_naming_the_dates() {
         r#"{{"name":"v2","url":"{}","user":"u"}}"#,
         sv2_url(&pool)
     ));
-    let err = wait_for(20, "the handshake failure is reported", || {
-        let s = proxy.snapshot()?;
-        let e = s.pools[0].last_error.clone();
-        (!e.is_empty()).then_some(e)
-    });
+    let err = first_error(&proxy);
     assert!(err.contains("1650000000"), "{err}");
     assert_eq!(pool.stats().setup_connections, 0);
 }

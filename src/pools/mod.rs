@@ -220,6 +220,18 @@ impl Pool {
         self.inflight.len()
     }
 
+    /// What a job issued now by this pool records about where it came from.
+    pub fn job_origin(&self) -> crate::work::job::JobOrigin {
+        crate::work::job::JobOrigin {
+            pool: self.idx,
+            conn_gen: self.conn_gen,
+            epoch: self.epoch,
+            extranonce1: self.extranonce1.clone(),
+            extranonce2_size: self.extranonce2_size,
+            difficulty: self.difficulty,
+        }
+    }
+
     /// An SV2 session (certificate verified) is up.
     pub fn is_encrypted(&self) -> bool {
         #[cfg(feature = "sv2")]

@@ -17,7 +17,7 @@ use crate::proxy::Proxy;
 use crate::stratum2::msg::{self, Header, Incoming, HEADER_LEN};
 use crate::stratum2::noise::{self, Initiator, Transport, ACT2_LEN, HEADER_CT_LEN};
 use crate::stratum2::secp::Keypair;
-use crate::work::job::{miner_e2_size, Job, JobOrigin, JobParts, MAX_MINER_E2, TAG_SIZE};
+use crate::work::job::{miner_e2_size, Job, JobParts, MAX_MINER_E2, TAG_SIZE};
 use crate::work::Difficulty;
 use async_net::TcpStream;
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
@@ -283,7 +283,7 @@ fn handle(proxy: &Proxy, idx: usize, m: Incoming<'_>) -> Result<(), Ended> {
                             ntime: ntime.max(tip.min_ntime),
                             clean: false,
                         };
-                        activate(proxy, &mut p, idx, &parts)
+                        activate(proxy, &mut p, &parts)
                     }
                     _ => {
                         if link.pending.is_full() {
@@ -344,7 +344,7 @@ fn handle(proxy: &Proxy, idx: usize, m: Incoming<'_>) -> Result<(), Ended> {
                             ntime: min_ntime,
                             clean: true,
                         };
-                        activate(proxy, &mut p, idx, &parts)
+                        activate(proxy, &mut p, &parts)
                     }
                     None => {
                         log::warn!(
@@ -436,12 +436,7 @@ fn handle(proxy: &Proxy, idx: usize, m: Incoming<'_>) -> Result<(), Ended> {
 }
 
 /// Build, store and return the pool's new current job.
-fn activate(
-    proxy: &Proxy,
-    p: &mut super::Pool,
-    idx: usize,
-    parts: &JobParts<'_>,
-) -> Option<Rc<Job>> {
+fn activate(proxy: &Proxy, p: &mut super::Pool, parts: &JobParts<'_>) -> Option<Rc<Job>> {
     if p.extranonce2_size == 0 {
         log::warn!(
             "pool {}: job before the channel opened; dropped",
@@ -449,14 +444,7 @@ fn activate(
         );
         return None;
     }
-    let origin = JobOrigin {
-        pool: idx,
-        conn_gen: p.conn_gen,
-        epoch: p.epoch,
-        extranonce1: p.extranonce1.clone(),
-        extranonce2_size: p.extranonce2_size,
-        difficulty: p.difficulty,
-    };
+    let origin = p.job_origin();
     match Job::from_parts(parts, origin) {
         Ok(j) => {
             let j = Rc::new(j);

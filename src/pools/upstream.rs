@@ -11,7 +11,7 @@ use crate::proxy::Proxy;
 use crate::stratum::json::Value;
 use crate::stratum::msg::{envelope, parse_mask, subscribe_result, PoolMessage};
 use crate::stratum::{code, emit, hex_decode};
-use crate::work::job::{miner_e2_size, Job, JobOrigin};
+use crate::work::job::{miner_e2_size, Job};
 use crate::work::Difficulty;
 use async_net::TcpStream;
 use futures_lite::future;
@@ -257,14 +257,7 @@ fn handle_line(proxy: &Proxy, idx: usize, line: &[u8], out: &Outbox) -> Result<(
                 if new_block {
                     p.epoch = p.epoch.wrapping_add(1);
                 }
-                let origin = JobOrigin {
-                    pool: idx,
-                    conn_gen: p.conn_gen,
-                    epoch: p.epoch,
-                    extranonce1: p.extranonce1.clone(),
-                    extranonce2_size: p.extranonce2_size,
-                    difficulty: p.difficulty,
-                };
+                let origin = p.job_origin();
                 match Job::from_notify(&n, origin) {
                     Ok(j) => {
                         let j = Rc::new(j);
