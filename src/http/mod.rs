@@ -53,11 +53,70 @@ pub async fn run(proxy: Rc<Proxy>, listener: TcpListener, ex: Rc<LocalExecutor<'
 const BODY_CAP: usize = 4 * 1024;
 
 /// A parsed request: method, path (query stripped), Authorization header, body.
-struct Request {
-    method: String,
-    path: String,
-    auth: Option<Vec<u8>>,
-    body: Vec<u8>,
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub auth: Option<Vec<u8>>,
+    pub body: Vec<u8>,
+}
+
+/// What the bytes received so far make of a request (no I/O; fuzzed in `fuzz/`).
+#[derive(Debug)]
+pub enum Head {
+    /// More bytes needed (and there is room for them).
+    Partial,
+    /// Not HTTP, or a head larger than the request buffer.
+    Bad,
+    /// `Content-Length` above the body cap.
+    TooLarge,
+    /// Head complete: the request with the body bytes received so far, and the body length
+    /// announced.
+    Complete {
+        request: Request,
+        content_length: usize,
+    },
+}
+
+/// Parse the first `buf.len()` bytes of a request.
+pub fn parse_head(buf: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => {
+            let header = |name: &str| {
+                req.headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .map(|h| h.value)
+            };
+            let content_length = header("content-length")
+                .and_then(|v| core::str::from_utf8(v).ok())
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if content_length > BODY_CAP {
+                return Head::TooLarge;
+            }
+            let request = Request {
+                method: req.method.unwrap_or("").to_string(),
+                path: req
+                    .path
+                    .unwrap_or("/")
+                    .split('?')
+                    .next()
+                    .unwrap_or("/")
+                    .to_string(),
+                auth: header("authorization").map(|v| v.to_vec()),
+                body: buf[head..].to_vec(),
+            };
+            Head::Complete {
+                request,
+                content_length,
+            }
+        }
+        Ok(httparse::Status::Partial) if buf.len() < REQUEST_CAP => Head::Partial,
+        _ => Head::Bad,
+    }
 }
 
 /// Read one request; `Ok(None)` if the client went away or sent garbage (answered already).
@@ -70,42 +129,26 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>
             return Ok(None);
         }
         len += n;
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf[..len]) {
-            Ok(httparse::Status::Complete(head)) => {
-                let header = |name: &str| {
-                    req.headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .map(|h| h.value)
-                };
-                let content_length = header("content-length")
-                    .and_then(|v| core::str::from_utf8(v).ok())
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                if content_length > BODY_CAP {
-                    respond(
-                        stream,
-                        "413 Payload Too Large",
-                        "text/plain",
-                        b"body too large\n",
-                    )
-                    .await?;
-                    return Ok(None);
-                }
-                let mut r = Request {
-                    method: req.method.unwrap_or("").to_string(),
-                    path: req
-                        .path
-                        .unwrap_or("/")
-                        .split('?')
-                        .next()
-                        .unwrap_or("/")
-                        .to_string(),
-                    auth: header("authorization").map(|v| v.to_vec()),
-                    body: buf[head..len].to_vec(),
-                };
+        match parse_head(&buf[..len]) {
+            Head::Partial => continue,
+            Head::TooLarge => {
+                respond(
+                    stream,
+                    "413 Payload Too Large",
+                    "text/plain",
+                    b"body too large\n",
+                )
+                .await?;
+                return Ok(None);
+            }
+            Head::Bad => {
+                respond(stream, "400 Bad Request", "text/plain", b"bad request\n").await?;
+                return Ok(None);
+            }
+            Head::Complete {
+                request: mut r,
+                content_length,
+            } => {
                 while r.body.len() < content_length {
                     let mut chunk = [0u8; 1024];
                     let n = stream.read(&mut chunk).await?;
@@ -116,11 +159,6 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>
                 }
                 r.body.truncate(content_length);
                 return Ok(Some(r));
-            }
-            Ok(httparse::Status::Partial) if len < REQUEST_CAP => continue,
-            _ => {
-                respond(stream, "400 Bad Request", "text/plain", b"bad request\n").await?;
-                return Ok(None);
             }
         }
     }
