@@ -39,7 +39,15 @@ pub async fn handle_line(
     };
     let req = match MinerRequest::parse(&env) {
         Ok(r) => r,
-        Err(e) => return bad_line(miner, env.id, &e.to_string(), bad_lines),
+        Err(e) => {
+            if env.method == Some("mining.submit") {
+                // A submit we cannot even read still counts, as a malformed one.
+                let mut m = miner.borrow_mut();
+                m.shares.submitted += 1;
+                m.shares.malformed += 1;
+            }
+            return bad_line(miner, env.id, &e.to_string(), bad_lines);
+        }
     };
     let id = env.id;
     match req {

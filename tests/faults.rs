@@ -1,0 +1,258 @@
+//! Fault injection over loopback: misbehaving pools and miners. Each test asserts that the
+//! other miners kept mining, what the faulty party got, and that share accounting adds up:
+//! every share forwarded to a pool ends as exactly one of accepted, rejected or lost.
+#![cfg(feature = "sim")]
+
+mod common;
+#[path = "common/scripted.rs"]
+mod scripted;
+
+use common::{config, wait_for, RawMiner};
+use hashmux::sim::{
+    ExternalProxy, Launch, MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig,
+};
+use scripted::ScriptedPool;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn miners(addr: SocketAddr, n: usize) -> Vec<SimMiner> {
+    (0..n)
+        .map(|i| {
+            SimMiner::start(SimMinerConfig {
+                addr,
+                user: format!("rig{i}"),
+                password: "x".into(),
+                flavour: [MinerFlavour::Cgminer, MinerFlavour::Nano3s][i % 2],
+                max_hashes_per_sec: 300_000,
+                name: format!("rig{i}"),
+            })
+        })
+        .collect()
+}
+
+fn accepted(ms: &[SimMiner]) -> Vec<u64> {
+    ms.iter().map(|m| m.stats().accepted).collect()
+}
+
+/// Wait until every miner has `more` accepted shares beyond `before`.
+fn keep_mining(ms: &[SimMiner], before: &[u64], more: u64, what: &str) {
+    wait_for(60, what, || {
+        accepted(ms)
+            .iter()
+            .zip(before)
+            .all(|(n, b)| *n >= b + more)
+            .then_some(())
+    });
+}
+
+/// Stop the miners, then wait until every share forwarded to every pool has its verdict:
+/// forwarded = accepted + rejected + lost, on each pool and summed over miners.
+fn assert_accounting(proxy: &hashmux::runtime::Handle, ms: Vec<SimMiner>) {
+    drop(ms);
+    wait_for(30, "forwarded = accepted + rejected + lost", || {
+        let s = proxy.snapshot()?;
+        let pools_ok = s.pools.iter().all(|p| {
+            let c = &p.shares;
+            c.forwarded == c.accepted + c.rejected + c.lost
+        });
+        pools_ok.then_some(())
+    });
+}
+
+#[test]
+fn test_pool_garbage_truncated_and_mistyped_lines_are_dropped_connection_survives() {
+    let pool = ScriptedPool::start();
+    let proxy = hashmux::runtime::spawn(config(&[("s", pool.addr(), 1)], 8)).unwrap();
+    let ms = miners(proxy.stratum_addr, 2);
+    keep_mining(&ms, &[0, 0], 2, "mining on the scripted pool");
+    let before = accepted(&ms);
+    for junk in [
+        &b"this is not json\n"[..],
+        b"{\"id\":1,\"result\":\n",
+        b"{\"id\":null,\"method\":\"mining.notify\",\"params\":5}\n",
+        b"{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[\"lots\"]}\n",
+        b"{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"9\",\"zz\",\"\",\"\",[],\"x\",\"y\",\"z\",true]}\n",
+        b"{\"id\":987654,\"result\":true,\"error\":null}\n",
+        b"{\"id\":null,\"method\":\"mining.unheard_of\",\"params\":[]}\n",
+        b"\xff\xfe\x00\x01\n",
+    ] {
+        pool.inject(junk);
+    }
+    keep_mining(&ms, &before, 2, "mining goes on after the junk");
+    assert_eq!(
+        pool.connections(),
+        1,
+        "junk lines do not cost the connection"
+    );
+    let s = proxy.snapshot().unwrap();
+    assert_eq!(s.pools[0].state, "live");
+    assert_accounting(&proxy, ms);
+}
+
+#[test]
+fn test_pool_megabyte_line_drops_only_that_connection_and_reconnects() {
+    let pool = ScriptedPool::start();
+    let proxy = hashmux::runtime::spawn(config(&[("s", pool.addr(), 1)], 8)).unwrap();
+    let ms = miners(proxy.stratum_addr, 2);
+    keep_mining(&ms, &[0, 0], 2, "mining on the scripted pool");
+    let mut big = vec![b'x'; 1024 * 1024];
+    big.push(b'\n');
+    pool.inject(&big);
+    wait_for(20, "the proxy reconnects", || {
+        (pool.connections() >= 2).then_some(())
+    });
+    assert!(proxy.snapshot().unwrap().pools[0].connects >= 2);
+    let before = accepted(&ms);
+    keep_mining(&ms, &before, 2, "mining after the reconnect");
+    assert_accounting(&proxy, ms);
+}
+
+#[test]
+fn test_pool_reconnect_elsewhere_returns_to_the_configured_address() {
+    let pool = ScriptedPool::start();
+    let proxy = hashmux::runtime::spawn(config(&[("s", pool.addr(), 1)], 8)).unwrap();
+    let ms = miners(proxy.stratum_addr, 1);
+    keep_mining(&ms, &[0], 1, "mining on the scripted pool");
+    pool.inject(
+        b"{\"id\":null,\"method\":\"client.reconnect\",\"params\":[\"evil.example\",9999,0]}\n",
+    );
+    wait_for(20, "the proxy reconnects to the configured pool", || {
+        (pool.connections() >= 2).then_some(())
+    });
+    let before = accepted(&ms);
+    keep_mining(&ms, &before, 2, "mining after the reconnect");
+    assert_accounting(&proxy, ms);
+}
+
+#[test]
+fn test_miner_connection_flood_past_cap_is_refused_others_keep_mining() {
+    let pool = SimPool::start(SimPoolConfig {
+        difficulty: 0.0001,
+        ..SimPoolConfig::default()
+    })
+    .unwrap();
+    let proxy = hashmux::runtime::spawn(config(&[("a", pool.addr(), 1)], 3)).unwrap();
+    let ms = miners(proxy.stratum_addr, 2);
+    keep_mining(&ms, &[0, 0], 1, "two miners mining");
+    let before = accepted(&ms);
+    // 60 connections in a loop against one free slot: one gets in, the rest are refused.
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        if let Ok(s) = std::net::TcpStream::connect(proxy.stratum_addr) {
+            held.push(s);
+        }
+    }
+    wait_for(20, "the flood is refused", || {
+        (proxy.snapshot()?.refused >= 50).then_some(())
+    });
+    keep_mining(
+        &ms,
+        &before,
+        2,
+        "the two miners keep mining through the flood",
+    );
+    assert!(proxy.snapshot().unwrap().miners.len() <= 3);
+    drop(held);
+    assert_accounting(&proxy, ms);
+}
+
+#[test]
+fn test_miner_bad_hex_wrong_length_unknown_job_and_half_line_get_errors_others_keep_mining() {
+    let pool = SimPool::start(SimPoolConfig {
+        difficulty: 0.0001,
+        ..SimPoolConfig::default()
+    })
+    .unwrap();
+    let proxy = hashmux::runtime::spawn(config(&[("a", pool.addr(), 1)], 8)).unwrap();
+    let ms = miners(proxy.stratum_addr, 2);
+    keep_mining(&ms, &[0, 0], 1, "two miners mining");
+    let mut bad = RawMiner::connect(proxy.stratum_addr);
+    bad.handshake("bad");
+    let job = bad.next_job();
+    let e2 = "00".repeat(bad.extranonce2_size);
+    let cases = [
+        json!([
+            "bad",
+            job.id,
+            "zz".repeat(bad.extranonce2_size),
+            "6560f0a0",
+            "00000000"
+        ]),
+        json!(["bad", job.id, "00", "6560f0a0", "00000000"]),
+        json!(["bad", "not-a-job", e2, "6560f0a0", "00000000"]),
+        json!(["bad", job.id, e2, "nothex!!", "00000000"]),
+    ];
+    for params in cases {
+        let id = bad.request("mining.submit", params.clone());
+        let r = bad.response(id);
+        assert_ne!(r["result"], json!(true), "{params} was accepted: {r}");
+        assert!(!r["error"].is_null(), "{params}: no error given: {r}");
+    }
+    // Half a line, then silence: the others are not held up.
+    let before = accepted(&ms);
+    bad.send_raw(b"{\"id\":77,\"method\":\"mining.sub").unwrap();
+    keep_mining(
+        &ms,
+        &before,
+        2,
+        "the others mine while one miner stalls mid-line",
+    );
+    let s = proxy.snapshot().unwrap();
+    let m = s
+        .miners
+        .iter()
+        .find(|m| m.worker == "bad")
+        .expect("bad miner listed");
+    assert_eq!(
+        m.shares.submitted, 4,
+        "every submit counted: {:?}",
+        m.shares
+    );
+    assert_eq!(m.shares.malformed + m.shares.stale, 4, "{:?}", m.shares);
+    drop(bad);
+    assert_accounting(&proxy, ms);
+}
+
+#[test]
+fn test_sighup_with_broken_config_keeps_the_running_one() {
+    let pool = SimPool::start(SimPoolConfig {
+        difficulty: 0.0001,
+        ..SimPoolConfig::default()
+    })
+    .unwrap();
+    let pa = pool.addr();
+    let launch = Launch::from_env(env!("CARGO_BIN_EXE_hashmux"));
+    let proxy = ExternalProxy::start(
+        &launch,
+        |s, h| {
+            format!(
+                r#"{{"listen":"{s}","http":"{h}","pools":[{{"name":"a","url":"stratum+tcp://{pa}","user":"u"}}],
+                "miners":{{"shares_per_min":60,"min_difficulty":0.00001,"start_difficulty":0.0001,"max_difficulty":1}}}}"#
+            )
+        },
+        Duration::from_secs(30),
+    )
+    .expect("hashmux starts");
+    let ms = miners(proxy.stratum, 2);
+    keep_mining(&ms, &[0, 0], 1, "mining");
+    std::fs::write(
+        &proxy.config_path,
+        br#"{"pools": [{"url": "stratum+tcp://h:1", "user": 5}]}"#,
+    )
+    .unwrap();
+    proxy.signal("HUP").unwrap();
+    wait_for(20, "the refusal is logged", || {
+        proxy.log().contains("pools[0].user").then_some(())
+    });
+    let before = accepted(&ms);
+    keep_mining(&ms, &before, 2, "mining goes on with the old config");
+    let (code, body) = proxy.http_get("/api/stats").unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("\"name\":\"a\""), "{body}");
+    assert_eq!(
+        ms.iter().map(|m| m.stats().connects).collect::<Vec<_>>(),
+        vec![1, 1],
+        "no miner was dropped"
+    );
+}
