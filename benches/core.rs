@@ -217,7 +217,7 @@ fn spawn_proxy(
         .map(|(i, a)| format!("{{\"name\":\"p{i}\",\"url\":\"stratum+tcp://{a}\",\"user\":\"u\",\"priority\":{i}}}"))
         .collect();
     let cfg = format!(
-        "{{\"listen\":\"127.0.0.1:{port}\",\"http\":\"\",\"pools\":[{}],\"miners\":{{\"max\":256,\"min_difficulty\":1e-10,\"start_difficulty\":1e-10,\"max_difficulty\":1}}}}",
+        "{{\"listen\":\"127.0.0.1:{port}\",\"http\":\"\",\"pools\":[{}],\"miners\":{{\"max\":256,\"max_per_address\":256,\"min_difficulty\":1e-10,\"start_difficulty\":1e-10,\"max_difficulty\":1}}}}",
         list.join(",")
     );
     let path = std::env::temp_dir().join(format!("hashmux-bench-{}.json", std::process::id()));

@@ -74,7 +74,7 @@ fn main() {
         |s, h| {
             format!(
                 r#"{{"listen":"{s}","http":"{h}","pools":[{list}],
-                "miners":{{"max":{MINERS},"shares_per_min":20,"min_difficulty":1e-8,"start_difficulty":1e-6,"max_difficulty":1}},
+                "miners":{{"max":{MINERS},"max_per_address":{MINERS},"shares_per_min":20,"min_difficulty":1e-8,"start_difficulty":1e-6,"max_difficulty":1}},
                 "split":{{"interval_secs":5,"min_dwell_secs":10,"hysteresis_secs":10}},"log_level":"warn"}}"#
             )
         },

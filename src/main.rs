@@ -86,6 +86,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
             }
             let lvl = level.or_else(|| cfg.log_level.as_ref().map(|l| l.to_string()));
             init_log(lvl.as_deref().unwrap_or("info"), json_logs)?;
+            if let Some(w) = hashmux::config::permissions_warning(&path) {
+                log::warn!(target: "config_permissions", "{w}");
+            }
             hashmux::runtime::run(cfg, Some(path)).map_err(|e| e.to_string())
         }
     }

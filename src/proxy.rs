@@ -184,6 +184,19 @@ impl Proxy {
             );
             return None;
         }
+        let same_ip = miners
+            .iter()
+            .filter(|m| m.borrow().addr.ip() == addr.ip())
+            .count();
+        if same_ip >= cfg.miners.max_per_address {
+            self.refused.set(self.refused.get() + 1);
+            log::warn!(target: "miner_refused",
+                "{} miner connections from {} already (miners.max_per_address): refusing {addr}",
+                same_ip,
+                addr.ip()
+            );
+            return None;
+        }
         let tag = self.alloc_tag(&miners);
         let id = self.next_miner_id.get();
         self.next_miner_id.set(id.wrapping_add(1));
@@ -1004,6 +1017,26 @@ mod tests {
         assert!(p.add_miner(a, Rc::new(Outbox::new(64))).is_some());
         assert!(p.add_miner(a, Rc::new(Outbox::new(64))).is_some());
         assert!(p.add_miner(a, Rc::new(Outbox::new(64))).is_none());
+        assert_eq!(p.refused.get(), 1);
+    }
+
+    #[test]
+    fn test_one_address_past_its_limit_is_refused_others_admitted() {
+        let cfg = crate::config::parse(
+            br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}],"miners":{"max":8,"max_per_address":2}}"#,
+        )
+        .unwrap();
+        let p = Proxy::new(cfg);
+        let a: SocketAddr = "192.168.1.20:4000".parse().unwrap();
+        let b: SocketAddr = "192.168.1.21:4000".parse().unwrap();
+        let out = || Rc::new(Outbox::new(64));
+        assert!(p.add_miner(a, out()).is_some());
+        assert!(p.add_miner(a, out()).is_some());
+        assert!(p.add_miner(a, out()).is_none(), "third from one address");
+        assert!(
+            p.add_miner(b, out()).is_some(),
+            "another address still gets in"
+        );
         assert_eq!(p.refused.get(), 1);
     }
 

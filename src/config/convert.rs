@@ -99,6 +99,7 @@ const MINERS_FIELDS: &[Field] = &[
     optional("max_difficulty", Shape::Num),
     optional("start_difficulty", Shape::Num),
     optional("idle_timeout_secs", Shape::UInt),
+    optional("max_per_address", Shape::UInt),
 ];
 
 const FAILOVER_FIELDS: &[Field] = &[
@@ -201,6 +202,7 @@ struct RawMiners {
     max_difficulty: Option<IgnoredAny>,
     start_difficulty: Option<IgnoredAny>,
     idle_timeout_secs: Option<u32>,
+    max_per_address: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -478,7 +480,14 @@ impl<'a> Ctx<'a> {
             }
             None => Difficulty::ONE.clamp(min_d.value, max_d.value),
         };
+        let per_address = self.range(
+            "miners.max_per_address",
+            m.max_per_address.unwrap_or(d.max_per_address as u32),
+            1,
+            crate::MAX_MINERS as u32,
+        )?;
         Ok(MinerSettings {
+            max_per_address: per_address as usize,
             max: max as usize,
             shares_per_min,
             min_difficulty: min_d.value,

@@ -110,6 +110,8 @@ pub struct MinerSettings {
     pub start_difficulty: Difficulty,
     /// A miner silent this long is disconnected.
     pub idle_timeout_secs: u32,
+    /// Most miner connections from one IP address, so one device cannot take every slot.
+    pub max_per_address: usize,
 }
 
 impl Default for MinerSettings {
@@ -123,6 +125,7 @@ impl Default for MinerSettings {
             max_difficulty: difficulty(DEFAULT_MAX_DIFFICULTY),
             start_difficulty: Difficulty::ONE,
             idle_timeout_secs: 600,
+            max_per_address: 32,
         }
     }
 }
@@ -296,6 +299,29 @@ impl std::error::Error for ConfigError {}
 pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
     let json = json.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(json); // BOM from Windows editors
     convert::parse(json)
+}
+
+/// A warning if the config file can be read by every user of the machine: it holds pool
+/// passwords and the API token.
+pub fn permissions_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        (mode & 0o004 != 0).then(|| {
+            format!(
+                "{} is readable by every user (mode {:o}) and holds pool passwords and the API token; run: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Reads the file at `path` (at most [`MAX_FILE_BYTES`]) and [`parse`]s it.

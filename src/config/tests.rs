@@ -742,3 +742,17 @@ fn test_api_token_matches_exactly_and_hides_in_debug() {
         "{e}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn test_world_readable_config_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!("hashmux-perm-{}.json", std::process::id()));
+    std::fs::write(&path, b"{}").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let w = super::permissions_warning(&path).expect("0644 is world-readable");
+    assert!(w.contains("chmod 600") && w.contains("644"), "{w}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(super::permissions_warning(&path), None);
+    let _ = std::fs::remove_file(&path);
+}
