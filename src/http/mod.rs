@@ -25,17 +25,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CLIENTS: usize = 8;
 
 pub async fn run(proxy: Rc<Proxy>, listener: TcpListener, ex: Rc<LocalExecutor<'static>>) {
-    let clients = Rc::new(std::cell::Cell::new(0usize));
+    let clients = Rc::new(std::cell::RefCell::new(Clients::default()));
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
             smol::Timer::after(Duration::from_millis(100)).await;
             continue;
         };
-        if clients.get() >= MAX_CLIENTS {
+        if !clients.borrow_mut().admit(addr.ip()) {
             log::debug!("http: too many clients, refusing {addr}");
             continue;
         }
-        clients.set(clients.get() + 1);
         let (p, c) = (proxy.clone(), clients.clone());
         ex.spawn(async move {
             let _ = future::or(serve(&p, stream), async {
@@ -43,9 +42,47 @@ pub async fn run(proxy: Rc<Proxy>, listener: TcpListener, ex: Rc<LocalExecutor<'
                 Ok(())
             })
             .await;
-            c.set(c.get() - 1);
+            c.borrow_mut().release(addr.ip());
         })
         .detach();
+    }
+}
+
+/// Clients being served, by address: at most [`MAX_CLIENTS`] in all and
+/// [`MAX_CLIENTS_PER_ADDRESS`] from one address, so one device cannot lock others out.
+#[derive(Default)]
+struct Clients(heapless::Vec<std::net::IpAddr, MAX_CLIENTS>);
+
+/// Simultaneous HTTP clients from one address.
+const MAX_CLIENTS_PER_ADDRESS: usize = 4;
+
+impl Clients {
+    fn admit(&mut self, ip: std::net::IpAddr) -> bool {
+        let same = self.0.iter().filter(|a| **a == ip).count();
+        same < MAX_CLIENTS_PER_ADDRESS && self.0.push(ip).is_ok()
+    }
+    fn release(&mut self, ip: std::net::IpAddr) {
+        if let Some(i) = self.0.iter().position(|a| *a == ip) {
+            self.0.swap_remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_clients_cap_per_address_and_in_all() {
+        let ip = |n: u8| std::net::IpAddr::from([192, 168, 1, n]);
+        let mut c = Clients::default();
+        assert!((0..4).all(|_| c.admit(ip(1))));
+        assert!(!c.admit(ip(1)), "fifth from one address");
+        assert!((0..4).all(|_| c.admit(ip(2))), "others still get in");
+        assert!(!c.admit(ip(3)), "eight in all");
+        c.release(ip(1));
+        assert!(c.admit(ip(3)));
+        assert!(!c.admit(ip(1)));
     }
 }
 
