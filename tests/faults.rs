@@ -126,6 +126,35 @@ fn test_pool_reconnect_elsewhere_returns_to_the_configured_address() {
 }
 
 #[test]
+fn test_pool_that_accepts_tcp_but_never_answers_is_failed_over_and_retried() {
+    let mute = ScriptedPool::start_mute();
+    let b = SimPool::start(SimPoolConfig {
+        difficulty: 0.0001,
+        ..SimPoolConfig::default()
+    })
+    .unwrap();
+    let cfg = common::config_with(
+        &[
+            ("mute", mute.addr().to_string(), 1),
+            ("b", b.addr().to_string(), 2),
+        ],
+        8,
+        5,
+    );
+    let proxy = hashmux::runtime::spawn(cfg).unwrap();
+    let ms = miners(proxy.stratum_addr, 2);
+    keep_mining(&ms, &[0, 0], 2, "miners mine on the backup pool");
+    assert!(b.stats().accepted > 0);
+    wait_for(30, "the mute pool is given up and retried", || {
+        (mute.connections() >= 2).then_some(())
+    });
+    let s = proxy.snapshot().unwrap();
+    assert_ne!(s.pools[0].state, "live");
+    assert!(s.miners.iter().all(|m| m.pool.as_deref() == Some("b")));
+    assert_accounting(&proxy, ms);
+}
+
+#[test]
 fn test_miner_connection_flood_past_cap_is_refused_others_keep_mining() {
     let pool = SimPool::start(SimPoolConfig {
         difficulty: 0.0001,

@@ -17,6 +17,8 @@ struct Shared {
     connections: AtomicUsize,
     submits: AtomicUsize,
     stop: AtomicBool,
+    /// Accept connections but never answer anything.
+    mute: AtomicBool,
 }
 
 pub struct ScriptedPool {
@@ -34,6 +36,14 @@ pub fn notify_line(id: u32, clean: bool) -> String {
 }
 
 impl ScriptedPool {
+    /// A pool that accepts TCP connections and never says a word.
+    #[allow(dead_code)]
+    pub fn start_mute() -> ScriptedPool {
+        let p = ScriptedPool::start();
+        p.shared.mute.store(true, Ordering::SeqCst);
+        p
+    }
+
     pub fn start() -> ScriptedPool {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -118,6 +128,9 @@ fn serve(s: TcpStream, sh: Arc<Shared>) {
         let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
+        if sh.mute.load(Ordering::SeqCst) {
+            continue;
+        }
         let id = v["id"].clone();
         let reply = match v["method"].as_str().unwrap_or("") {
             "mining.configure" => format!(
