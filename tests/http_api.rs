@@ -61,6 +61,17 @@ fn test_http_pages_show_pools_and_hide_passwords() {
         "password leaked into metrics"
     );
     assert_eq!(get(web, "/nope").0, 404);
+    // No files are ever served, however the path is spelled.
+    for path in [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "//etc/passwd",
+        "/api/../../../etc/passwd",
+    ] {
+        let (status, body) = get(web, path);
+        assert_eq!(status, 404, "{path}");
+        assert!(!body.contains("root:"), "{path} served a file");
+    }
     let off = http(
         web,
         b"POST /api/split HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
