@@ -197,14 +197,15 @@ def noise_seed(i):
 
 
 # --- SV2 Noise against a pool with real keys (sv2_noise_peer): flags ‖ now ‖ re ‖ rs ‖ cert
-# fields, then transport operations: op ‖ header (6) ‖ length u24 ‖ op-specific bytes ‖ payload.
+# fields. Transport operations (sv2_transport): op ‖ header (6) ‖ length u24 ‖ op-specific
+# bytes ‖ payload.
 
 
 def peer_seed(flags, now, valid_from, not_valid_after, ops, i=0):
     re = bytes.fromhex(ELLSWIFT[i % len(ELLSWIFT)])
     rs = bytes.fromhex(ELLSWIFT[(i + 3) % len(ELLSWIFT)])
     cert = struct.pack("<HII", 0, valid_from, not_valid_after) + bytes(64)
-    return bytes([flags]) + struct.pack("<I", now) + re + rs + cert + b"".join(ops)
+    return bytes([flags]) + struct.pack("<I", now) + re + rs + cert, b"".join(ops)
 
 
 def op(kind, fr, extra=b"", length=None):
@@ -241,8 +242,10 @@ def main():
         write("sv2_frame", name + ".bin", f)
     for i in range(len(ELLSWIFT)):
         write("sv2_noise", "vectors_%d.bin" % i, noise_seed(i))
-    for name, data in peer_seeds().items():
-        write("sv2_noise_peer", name + ".bin", data)
+    for name, (handshake, ops) in peer_seeds().items():
+        write("sv2_noise_peer", name + ".bin", handshake)
+        if ops:
+            write("sv2_transport", name + ".bin", ops)
 
 
 if __name__ == "__main__":

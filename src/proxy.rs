@@ -249,13 +249,17 @@ impl Proxy {
         }
     }
 
-    /// Run `f` on a miner's counters if it is still connected and not borrowed.
+    /// Run `f` on a miner's counters if it is still connected. A miner borrowed further up
+    /// the call stack (the one whose submit is being forwarded) is skipped while searching:
+    /// callers credit that one directly.
     fn credit_miner(&self, id: u32, f: impl FnOnce(&mut ShareCounters)) {
         let miners = self.miners.borrow();
-        if let Some(m) = miners.iter().find(|m| m.borrow().id == id) {
-            if let Ok(mut m) = m.try_borrow_mut() {
-                f(&mut m.shares);
-            }
+        let found = miners
+            .iter()
+            .filter_map(|m| m.try_borrow_mut().ok())
+            .find(|m| m.id == id);
+        if let Some(mut m) = found {
+            f(&mut m.shares);
         }
     }
 
@@ -594,8 +598,9 @@ impl Proxy {
         if let Some(old) = evicted {
             p.shares.lost += 1;
             log::warn!(target: "share_lost",
-                "pool {}: no answer to share {} after {} ms; counted lost",
+                "pool {}: {} shares await answers; the oldest ({}, sent {} ms ago) is counted lost",
                 p.cfg.name,
+                crate::pools::INFLIGHT,
                 old.id,
                 now - old.sent_ms
             );

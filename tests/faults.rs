@@ -285,3 +285,49 @@ fn test_sighup_with_broken_config_keeps_the_running_one() {
         "no miner was dropped"
     );
 }
+
+/// More shares awaiting a pool's answer than the in-flight table holds: the oldest is counted
+/// lost (on the pool and on the miner that sent it, here not the one submitting), nobody is
+/// dropped, and the proxy goes on. Once crashed the proxy: crediting the other miner borrowed
+/// the submitting one a second time.
+#[test]
+fn test_pool_silent_on_submits_inflight_overflow_counts_oldest_lost_and_goes_on() {
+    let pool = ScriptedPool::start_ignoring_submits(1e-9);
+    let proxy = hashmux::runtime::spawn(config(&[("s", pool.addr(), 1)], 8)).unwrap();
+    let mut a = RawMiner::connect(proxy.stratum_addr);
+    a.handshake("a");
+    let mut b = RawMiner::connect(proxy.stratum_addr);
+    b.handshake("b");
+    let jb = b.next_job();
+    let n = hashmux::pools::INFLIGHT;
+    for i in 0..n {
+        let (id, _) = b.submit_found(&jb, i as u32);
+        assert_eq!(b.response(id)["result"], json!(true), "share {i}");
+    }
+    wait_for(30, "the pool has every share", || {
+        (pool.submits() == n).then_some(())
+    });
+    // a's share evicts b's oldest.
+    let ja = a.next_job_or_current();
+    let (id, _) = a.submit_found(&ja, 0);
+    assert_eq!(a.response(id)["result"], json!(true));
+    wait_for(30, "the pool has a's share", || {
+        (pool.submits() == n + 1).then_some(())
+    });
+    let s = proxy.snapshot().unwrap();
+    let p = &s.pools[0].shares;
+    assert_eq!((p.forwarded, p.lost, p.accepted), (n as u64 + 1, 1, 0));
+    let lost: Vec<(String, u64)> = s
+        .miners
+        .iter()
+        .map(|m| (m.worker.clone(), m.shares.lost))
+        .collect();
+    assert!(lost.contains(&("b".into(), 1)), "{lost:?}");
+    assert!(lost.contains(&("a".into(), 0)), "{lost:?}");
+    // The pool goes away: everything still in flight is lost, and the books balance.
+    drop(pool);
+    wait_for(30, "forwarded = accepted + rejected + lost", || {
+        let c = proxy.snapshot()?.pools[0].shares.clone();
+        (c.forwarded == c.accepted + c.rejected + c.lost).then_some(())
+    });
+}

@@ -87,7 +87,7 @@ pub struct Pool {
     pub next_id: u64,
     inflight: Box<[Option<InFlight>]>,
     pub failures: u32,
-    pub last_error: heapless::String<96>,
+    pub last_error: heapless::String<160>,
     pub shares: ShareCounters,
     pub rejects: RejectReasons,
     pub connects: u64,

@@ -29,7 +29,7 @@ pub const MAX_PT_CHUNK: usize = MAX_CT_CHUNK - MAC_LEN;
 /// An encrypted frame header.
 pub const HEADER_CT_LEN: usize = 6 + MAC_LEN;
 /// Before this time (2024-01-01) a router's clock is taken to be unset, not the pool wrong.
-const CLOCK_PLAUSIBLE_FROM: u32 = 1_704_067_200;
+pub const CLOCK_PLAUSIBLE_FROM: u32 = 1_704_067_200;
 
 /// Why a handshake or a transport frame was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +97,7 @@ fn hkdf2(ck: &[u8; 32], ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
 }
 
 /// A key and a counter nonce (32 zero bits ‖ 64-bit little-endian counter).
+#[derive(Clone)]
 pub struct CipherState {
     key: Option<ChaCha20Poly1305>,
     nonce: u64,
@@ -302,7 +303,8 @@ pub fn ciphertext_len(pt_len: usize) -> usize {
     pt_len / MAX_PT_CHUNK * MAX_CT_CHUNK + if rest > 0 { rest + MAC_LEN } else { 0 }
 }
 
-/// The two directions of an established session.
+/// The two directions of an established session (cloning it forks both nonces, for tests).
+#[derive(Clone)]
 pub struct Transport {
     send: CipherState,
     recv: CipherState,

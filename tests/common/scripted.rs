@@ -19,6 +19,10 @@ struct Shared {
     stop: AtomicBool,
     /// Accept connections but never answer anything.
     mute: AtomicBool,
+    /// Read submits but never answer them.
+    ignore_submits: AtomicBool,
+    /// Difficulty sent after authorize (0 means the default 0.0001).
+    difficulty: Mutex<f64>,
 }
 
 pub struct ScriptedPool {
@@ -41,6 +45,15 @@ impl ScriptedPool {
     pub fn start_mute() -> ScriptedPool {
         let p = ScriptedPool::start();
         p.shared.mute.store(true, Ordering::SeqCst);
+        p
+    }
+
+    /// A pool at `difficulty` that reads submits and never answers them.
+    #[allow(dead_code)]
+    pub fn start_ignoring_submits(difficulty: f64) -> ScriptedPool {
+        let p = ScriptedPool::start();
+        *p.shared.difficulty.lock().unwrap() = difficulty;
+        p.shared.ignore_submits.store(true, Ordering::SeqCst);
         p
     }
 
@@ -141,13 +154,18 @@ fn serve(s: TcpStream, sh: Arc<Shared>) {
             ),
             "mining.authorize" => {
                 let mut r = format!("{{\"id\":{id},\"result\":true,\"error\":null}}\n");
-                r += "{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[0.0001]}\n";
+                let d = *sh.difficulty.lock().unwrap();
+                let d = if d > 0.0 { d } else { 0.0001 };
+                r += &format!("{{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[{d}]}}\n");
                 r += &notify_line(job, true);
                 job += 1;
                 r
             }
             "mining.submit" => {
                 sh.submits.fetch_add(1, Ordering::SeqCst);
+                if sh.ignore_submits.load(Ordering::SeqCst) {
+                    continue;
+                }
                 format!("{{\"id\":{id},\"result\":true,\"error\":null}}\n")
             }
             _ => continue,
