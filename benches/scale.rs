@@ -34,6 +34,10 @@ use std::time::{Duration, Instant};
 
 /// Submits each miner keeps in flight at saturation.
 const WINDOW: usize = 8;
+/// Threads that drive the miners at saturation.
+const LOAD_THREADS: usize = 2;
+/// Most shares on their way to the pools at saturation (hashmux keeps 512 per pool).
+const MAX_BACKLOG: u64 = 256;
 /// ntime of the first job; round r's job carries NTIME + r, which is how a miner tells it.
 const NTIME: u32 = 0x6560_f0a0;
 /// Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks.
@@ -136,7 +140,6 @@ fn serve_pool_conn(s: TcpStream, mut w: TcpStream, sh: &PoolShared) {
         }
         let t = Instant::now();
         let id = field(&line, "\"id\":").unwrap_or("null");
-        out.clear();
         if line.contains("\"mining.submit\"") {
             sh.received.fetch_add(1, Ordering::Relaxed);
             if sh.timing.load(Ordering::Relaxed) {
@@ -162,8 +165,12 @@ fn serve_pool_conn(s: TcpStream, mut w: TcpStream, sh: &PoolShared) {
         } else if id != "null" {
             out.push_str(&format!("{{\"id\":{id},\"result\":true,\"error\":null}}\n"));
         }
-        if !out.is_empty() && w.write_all(out.as_bytes()).is_err() {
-            return;
+        // Answer in one write per burst of lines, as a pool under load would.
+        if !out.is_empty() && r.buffer().is_empty() {
+            if w.write_all(out.as_bytes()).is_err() {
+                return;
+            }
+            out.clear();
         }
     }
 }
@@ -350,18 +357,20 @@ impl System {
             .unwrap_or(0)
     }
 
-    /// hashmux's count of shares it validated (at or above the miner's target).
-    fn validated(&self) -> Option<u64> {
+    /// hashmux's own counts: shares it validated (at or above the miner's target) and
+    /// shares counted lost on the way to the pools.
+    fn validated(&self) -> Option<(u64, u64)> {
         let System::Proxy(p) = self else { return None };
         let (_, body) = p.http_get("/api/stats").ok()?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        Some(
-            v["miners"]
-                .as_array()?
-                .iter()
-                .map(|m| m["shares"]["valid"].as_u64().unwrap_or(0))
-                .sum(),
-        )
+        let sum = |list: &str, key: &str| -> u64 {
+            v[list].as_array().map_or(0, |a| {
+                a.iter()
+                    .map(|x| x["shares"][key].as_u64().unwrap_or(0))
+                    .sum()
+            })
+        };
+        Some((sum("miners", "valid"), sum("pools", "lost")))
     }
 }
 
@@ -442,7 +451,7 @@ struct Figures {
     cpu_share: f64,
     rss_kb: u64,
     hwm_kb: u64,
-    validated: Option<u64>,
+    validated: Option<(u64, u64)>,
 }
 
 fn pct(v: &mut [Duration], p: usize) -> Duration {
@@ -453,6 +462,7 @@ fn pct(v: &mut [Duration], p: usize) -> Duration {
 struct Run<'a> {
     pools: &'a [BenchPool],
     received: &'a AtomicU64,
+    received_arc: Arc<AtomicU64>,
     timing: &'a AtomicBool,
     arrivals: &'a mpsc::Receiver<(u32, Instant)>,
     rounds: usize,
@@ -509,29 +519,51 @@ impl Run<'_> {
         self.timing.store(false, Ordering::SeqCst);
         f.submit = (pct(&mut lat, 50), pct(&mut lat, 99));
 
-        // Saturation: every miner keeps WINDOW submits in flight until the deadline.
+        // Saturation: LOAD_THREADS threads share the miners; each miner keeps WINDOW submits
+        // in flight. hashmux answers a miner once it has validated the share, before the pool
+        // has it, so the load also stops while more than MAX_BACKLOG shares are on their way
+        // to the pools: the figure is hashmux's rate, not a pool falling behind.
         let stop = Arc::new(AtomicBool::new(false));
-        let threads: Vec<_> = miners
+        let sent = Arc::new(AtomicU64::new(self.received.load(Ordering::SeqCst)));
+        let mut groups: Vec<Vec<(usize, Miner)>> = (0..LOAD_THREADS).map(|_| Vec::new()).collect();
+        for (i, m) in miners.into_iter().enumerate() {
+            groups[i % LOAD_THREADS].push((i, m));
+        }
+        let threads: Vec<_> = groups
             .into_iter()
-            .enumerate()
-            .map(|(i, mut m)| {
-                let stop = stop.clone();
+            .map(|mut group| {
+                let (stop, sent) = (stop.clone(), sent.clone());
+                let received = self.received_arc.clone();
                 std::thread::spawn(move || {
-                    let mut nonce = (i as u32) << 20;
                     let mut batch = String::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        batch.clear();
-                        for _ in 0..WINDOW {
-                            m.submit_line(nonce, &mut batch);
-                            nonce = nonce.wrapping_add(1);
+                    let mut nonce = 0u32;
+                    'run: while !stop.load(Ordering::Relaxed) {
+                        for (i, m) in group.iter_mut() {
+                            while sent.load(Ordering::Relaxed)
+                                > received.load(Ordering::Relaxed) + MAX_BACKLOG
+                            {
+                                if stop.load(Ordering::Relaxed) {
+                                    break 'run;
+                                }
+                                std::thread::yield_now();
+                            }
+                            batch.clear();
+                            for _ in 0..WINDOW {
+                                m.submit_line((*i as u32) << 22 | nonce, &mut batch);
+                                nonce = (nonce + 1) & 0x3f_ffff;
+                            }
+                            sent.fetch_add(WINDOW as u64, Ordering::Relaxed);
+                            if m.w.write_all(batch.as_bytes()).is_err() {
+                                break 'run;
+                            }
                         }
-                        if m.w.write_all(batch.as_bytes()).is_err()
-                            || m.await_answers(WINDOW).is_err()
-                        {
-                            return m;
+                        for (_, m) in group.iter_mut() {
+                            if m.await_answers(WINDOW).is_err() {
+                                break 'run;
+                            }
                         }
                     }
-                    m
+                    group.into_iter().map(|(_, m)| m).collect::<Vec<Miner>>()
                 })
             })
             .collect();
@@ -548,7 +580,10 @@ impl Run<'_> {
             t0.elapsed(),
         );
         stop.store(true, Ordering::SeqCst);
-        let miners: Vec<Miner> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let miners: Vec<Miner> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         let shares = (n1 - n0).max(1) as f64;
         let cpu_s = (c1 - c0) as f64 / TICKS_PER_SEC as f64;
         f.shares_per_s = shares / wall.as_secs_f64();
@@ -585,11 +620,12 @@ fn main() {
     println!("latencies in µs (p50/p99); ratio = hashmux p99 / relay p99; CPU = process utime+stime; shares/s = received by the pools");
     println!();
     println!(
-        "{:>6} {:>5} | {:>13} {:>13} {:>5} | {:>13} {:>13} {:>5} | {:>8} {:>5} {:>7} {:>7} | {:>8} {:>7} | {:>6} {:>6}",
+        "{:>6} {:>5} | {:>13} {:>13} {:>5} | {:>13} {:>13} {:>5} | {:>8} {:>5} {:>7} {:>7} | {:>8} {:>4} {:>7} | {:>6} {:>6}",
         "miners", "pools", "notify hmux", "notify relay", "ratio", "submit hmux", "submit relay", "ratio",
-        "shares/s", "CPU%", "ms/1k", "relay", "valid", "k/CPU-s", "RSS kB", "HWM kB"
+        "shares/s", "CPU%", "ms/1k", "relay", "valid", "lost", "k/CPU-s", "RSS kB", "HWM kB"
     );
     let mut rows = Vec::new();
+    let mut gone = 0;
     for &np in &pool_counts {
         for &nm in &miners {
             let received = Arc::new(AtomicU64::new(0));
@@ -601,6 +637,7 @@ fn main() {
             let run = Run {
                 pools: &pools,
                 received: &received,
+                received_arc: received.clone(),
                 timing: &timing,
                 arrivals: &rx,
                 rounds,
@@ -611,6 +648,7 @@ fn main() {
             if let System::Proxy(p) = &proxy {
                 if h.rss_kb == 0 {
                     eprintln!("hashmux is gone; its log:\n{}", p.log());
+                    gone += 1;
                 }
             }
             drop(proxy);
@@ -619,11 +657,12 @@ fn main() {
             drop(relay);
             let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
             println!(
-                "{nm:>6} {np:>5} | {:>6}/{:<6} {:>6}/{:<6} {:>5.2} | {:>6}/{:<6} {:>6}/{:<6} {:>5.2} | {:>8.0} {:>4.0}% {:>7.1} {:>7.1} | {:>8} {:>7.1} | {:>6} {:>6}",
+                "{nm:>6} {np:>5} | {:>6}/{:<6} {:>6}/{:<6} {:>5.2} | {:>6}/{:<6} {:>6}/{:<6} {:>5.2} | {:>8.0} {:>4.0}% {:>7.1} {:>7.1} | {:>8} {:>4} {:>7.1} | {:>6} {:>6}",
                 us(h.notify.0), us(h.notify.1), us(r.notify.0), us(r.notify.1), ratio(h.notify.1, r.notify.1),
                 us(h.submit.0), us(h.submit.1), us(r.submit.0), us(r.submit.1), ratio(h.submit.1, r.submit.1),
                 h.shares_per_s, h.cpu_share * 100.0, h.cpu_ms_per_1k, r.cpu_ms_per_1k,
-                h.validated.map_or("?".into(), |v| v.to_string()),
+                h.validated.map_or("?".into(), |v| v.0.to_string()),
+                h.validated.map_or("?".into(), |v| v.1.to_string()),
                 1000.0 / h.cpu_ms_per_1k.max(1e-9),
                 h.rss_kb, h.hwm_kb
             );
@@ -632,6 +671,11 @@ fn main() {
     }
     println!();
     summary(&rows);
+    // Figures are reported, not judged; a proxy that died under the load is a failure.
+    if gone > 0 {
+        eprintln!("hashmux exited during {gone} of the runs");
+        std::process::exit(1);
+    }
 }
 
 /// The budget lines: worst latency ratio, best shares per CPU-second, RSS at 64×4, and the

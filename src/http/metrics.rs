@@ -40,32 +40,16 @@ impl Kind {
     }
 }
 
-/// A `verdict` label value and the counter it reads.
-type Verdict = (&'static str, fn(&ShareCounters) -> u64);
-
-/// Share verdicts exported per pool, with their counters.
-const POOL_VERDICTS: [Verdict; 7] = [
-    ("submitted", |c| c.submitted),
-    ("valid", |c| c.valid),
-    ("forwarded", |c| c.forwarded),
-    ("accepted", |c| c.accepted),
-    ("rejected", |c| c.rejected),
-    ("stale", |c| c.stale),
-    ("lost", |c| c.lost),
-];
-
-/// Share verdicts exported per miner, with their counters.
-const MINER_VERDICTS: [Verdict; 10] = [
-    ("submitted", |c| c.submitted),
-    ("valid", |c| c.valid),
-    ("low_difficulty", |c| c.low_difficulty),
-    ("duplicate", |c| c.duplicate),
-    ("stale", |c| c.stale),
-    ("malformed", |c| c.malformed),
-    ("forwarded", |c| c.forwarded),
-    ("accepted", |c| c.accepted),
-    ("rejected", |c| c.rejected),
-    ("lost", |c| c.lost),
+/// Share verdicts exported per pool (a subset of [`ShareCounters::NAMES`]; a miner exports
+/// them all).
+const POOL_VERDICTS: [&str; 7] = [
+    "submitted",
+    "valid",
+    "forwarded",
+    "accepted",
+    "rejected",
+    "stale",
+    "lost",
 ];
 
 /// A ppm value shown as a ratio: `700000` → `0.700000`, `-5000` → `-0.005000`.
@@ -301,8 +285,9 @@ pub fn render(s: &Snapshot) -> String {
             "Shares routed to the pool, by verdict.",
         );
         for p in pools {
-            for (verdict, get) in POOL_VERDICTS {
-                f.sample(&[("pool", &p.name), ("verdict", verdict)], get(&p.shares));
+            for verdict in POOL_VERDICTS {
+                let n = p.shares.count(verdict).unwrap_or(0);
+                f.sample(&[("pool", &p.name), ("verdict", verdict)], n);
             }
         }
     }
@@ -433,14 +418,14 @@ pub fn render(s: &Snapshot) -> String {
             "Shares the miner submitted, by verdict.",
         );
         for (m, l) in &miners {
-            for (verdict, get) in MINER_VERDICTS {
+            for (verdict, n) in ShareCounters::NAMES.into_iter().zip(m.shares.counts()) {
                 f.sample(
                     &[
                         ("miner", &l.miner),
                         ("address", &l.address),
                         ("verdict", verdict),
                     ],
-                    get(&m.shares),
+                    n,
                 );
             }
         }

@@ -38,6 +38,63 @@ pub struct ShareCounters {
 }
 
 impl ShareCounters {
+    /// The share counts by name, in the one order the stats file, `/api/stats` and `/metrics`
+    /// use; [`ShareCounters::counts`] and [`ShareCounters::from_counts`] follow it.
+    pub const NAMES: [&'static str; 10] = [
+        "submitted",
+        "valid",
+        "low_difficulty",
+        "duplicate",
+        "stale",
+        "malformed",
+        "forwarded",
+        "accepted",
+        "rejected",
+        "lost",
+    ];
+
+    /// The counts in [`ShareCounters::NAMES`] order.
+    pub fn counts(&self) -> [u64; 10] {
+        [
+            self.submitted,
+            self.valid,
+            self.low_difficulty,
+            self.duplicate,
+            self.stale,
+            self.malformed,
+            self.forwarded,
+            self.accepted,
+            self.rejected,
+            self.lost,
+        ]
+    }
+
+    /// The inverse of [`ShareCounters::counts`], with the two work sums.
+    pub fn from_counts(c: [u64; 10], work_valid: u128, work_accepted: u128) -> ShareCounters {
+        let [submitted, valid, low_difficulty, duplicate, stale, malformed, forwarded, accepted, rejected, lost] =
+            c;
+        ShareCounters {
+            submitted,
+            valid,
+            low_difficulty,
+            duplicate,
+            stale,
+            malformed,
+            forwarded,
+            accepted,
+            rejected,
+            lost,
+            work_valid,
+            work_accepted,
+        }
+    }
+
+    /// The count called `name` (one of [`ShareCounters::NAMES`]).
+    pub fn count(&self, name: &str) -> Option<u64> {
+        let i = Self::NAMES.iter().position(|n| *n == name)?;
+        Some(self.counts()[i])
+    }
+
     pub fn add_valid(&mut self, d: Difficulty) {
         self.valid += 1;
         self.work_valid += d.0 as u128;

@@ -97,42 +97,22 @@ fn decode_name(s: &str) -> Option<String> {
 }
 
 fn counters_out(out: &mut String, c: &ShareCounters) {
-    let _ = write!(
-        out,
-        " {} {} {} {} {} {} {} {} {} {} {} {}",
-        c.submitted,
-        c.valid,
-        c.low_difficulty,
-        c.duplicate,
-        c.stale,
-        c.malformed,
-        c.forwarded,
-        c.accepted,
-        c.rejected,
-        c.lost,
-        c.work_valid,
-        c.work_accepted
-    );
+    for n in c.counts() {
+        let _ = write!(out, " {n}");
+    }
+    let _ = write!(out, " {} {}", c.work_valid, c.work_accepted);
 }
 
 fn counters_in<'a>(mut it: impl Iterator<Item = &'a str>) -> Option<ShareCounters> {
-    let mut n = || it.next()?.parse::<u64>().ok();
-    let mut c = ShareCounters {
-        submitted: n()?,
-        valid: n()?,
-        low_difficulty: n()?,
-        duplicate: n()?,
-        stale: n()?,
-        malformed: n()?,
-        forwarded: n()?,
-        accepted: n()?,
-        rejected: n()?,
-        lost: n()?,
-        ..ShareCounters::default()
-    };
-    c.work_valid = it.next()?.parse().ok()?;
-    c.work_accepted = it.next()?.parse().ok()?;
-    it.next().is_none().then_some(c)
+    let mut counts = [0u64; 10];
+    for c in counts.iter_mut() {
+        *c = it.next()?.parse().ok()?;
+    }
+    let work_valid = it.next()?.parse().ok()?;
+    let work_accepted = it.next()?.parse().ok()?;
+    it.next()
+        .is_none()
+        .then(|| ShareCounters::from_counts(counts, work_valid, work_accepted))
 }
 
 /// Encode everything into the file's text.

@@ -180,19 +180,13 @@ impl Snapshot {
 }
 
 fn counters_json(s: &mut String, c: &ShareCounters) {
+    s.push('{');
+    for (name, n) in ShareCounters::NAMES.iter().zip(c.counts()) {
+        let _ = write!(s, "\"{name}\":{n},");
+    }
     let _ = write!(
         s,
-        "{{\"submitted\":{},\"valid\":{},\"low_difficulty\":{},\"duplicate\":{},\"stale\":{},\"malformed\":{},\"forwarded\":{},\"accepted\":{},\"rejected\":{},\"lost\":{},\"work_valid\":{},\"work_accepted\":{}}}",
-        c.submitted,
-        c.valid,
-        c.low_difficulty,
-        c.duplicate,
-        c.stale,
-        c.malformed,
-        c.forwarded,
-        c.accepted,
-        c.rejected,
-        c.lost,
+        "\"work_valid\":{},\"work_accepted\":{}}}",
         c.work_valid >> 32,
         c.work_accepted >> 32
     );
