@@ -3,6 +3,9 @@
 //! everything `cargo bench --bench scale` measures end to end (latencies against a bare relay,
 //! saturation, CPU per share, memory). The figure is the median of 7 runs; nothing is asserted.
 
+mod common;
+use common::notify_line;
+
 use hashmux::stratum::msg::{envelope, PoolMessage};
 use hashmux::work::job::{Job, JobOrigin, ShareInput};
 use hashmux::work::Difficulty;
@@ -18,20 +21,9 @@ fn main() {
     validation_rate();
 }
 
-fn notify_line(job: u64, clean: bool) -> String {
-    format!(
-        "{{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"{job:x}\",\"{}\",\"{}\",\"{}\",[\"{}\",\"{}\"],\"20000000\",\"1d00ffff\",\"6560f0a0\",{clean}]}}\n",
-        "11".repeat(32),
-        "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff20",
-        "ffffffff0100f2052a010000001976a914".to_string() + &"ab".repeat(20) + "88ac00000000",
-        "22".repeat(32),
-        "33".repeat(32)
-    )
-}
-
 /// Shares per second through the validation path: coinbase, merkle, header, sha256d, target.
 fn validation_rate() {
-    let line = notify_line(1, true);
+    let line = notify_line(1, 0x6560_f0a0, true);
     let env = envelope(line.trim_end().as_bytes()).unwrap();
     let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else {
         unreachable!()

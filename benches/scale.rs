@@ -24,6 +24,9 @@
 //! `HASHMUX_BENCH_SECS` (saturation seconds, default 3), `HASHMUX_BENCH_ROUNDS` (notify rounds,
 //! default 100; submits are 4×).
 
+mod common;
+use common::notify_line;
+
 use hashmux::sim::{ExternalProxy, Launch};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -55,17 +58,6 @@ fn env_num(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-fn notify_line(job: u32, ntime: u32) -> String {
-    format!(
-        "{{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"{job:x}\",\"{}\",\"{}\",\"{}\",[\"{}\",\"{}\"],\"20000000\",\"1d00ffff\",\"{ntime:08x}\",false]}}\n",
-        "11".repeat(32),
-        "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff20",
-        "ffffffff0100f2052a010000001976a914".to_string() + &"ab".repeat(20) + "88ac00000000",
-        "22".repeat(32),
-        "33".repeat(32)
-    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -116,7 +108,7 @@ impl BenchPool {
 
     /// Write job `job` with ntime `ntime` to every connection.
     fn broadcast(&self, job: u32, ntime: u32) {
-        let line = notify_line(job, ntime);
+        let line = notify_line(job, ntime, false);
         for c in self.shared.conns.lock().unwrap().iter_mut() {
             let _ = c.write_all(line.as_bytes());
         }
@@ -161,7 +153,7 @@ fn serve_pool_conn(s: TcpStream, mut w: TcpStream, sh: &PoolShared) {
             ));
         } else if line.contains("\"mining.authorize\"") {
             out.push_str(&format!("{{\"id\":{id},\"result\":true,\"error\":null}}\n{{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[1e-10]}}\n"));
-            out.push_str(&notify_line(1, NTIME));
+            out.push_str(&notify_line(1, NTIME, false));
         } else if id != "null" {
             out.push_str(&format!("{{\"id\":{id},\"result\":true,\"error\":null}}\n"));
         }

@@ -7,9 +7,7 @@
 //!     HASHMUX_SOAK_SECS=120 cargo bench --bench soak
 //!     HASHMUX_BIN=target/x86_64-unknown-linux-musl/release/hashmux cargo bench --bench soak
 
-use hashmux::sim::{
-    ExternalProxy, Launch, MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig,
-};
+use hashmux::sim::{ExternalProxy, Launch, MinerFlavour, SimMiner, SimPool, SimPoolConfig};
 use std::time::{Duration, Instant};
 
 const MINERS: usize = 200;
@@ -62,22 +60,16 @@ fn main() {
     )
     .expect("hashmux starts");
     println!("soak: {} for {secs} s, {MINERS} miners", launch.describe());
-    let miners: Vec<SimMiner> = (0..MINERS)
-        .map(|i| {
-            SimMiner::start(SimMinerConfig {
-                addr: proxy.stratum,
-                user: format!("rig{i:03}"),
-                password: "x".into(),
-                flavour: [
-                    MinerFlavour::Cgminer,
-                    MinerFlavour::Nano3s,
-                    MinerFlavour::Plain,
-                ][i % 3],
-                max_hashes_per_sec: 4_000,
-                name: format!("rig{i:03}"),
-            })
-        })
-        .collect();
+    let miners: Vec<SimMiner> = SimMiner::fleet(
+        proxy.stratum,
+        MINERS,
+        &[
+            MinerFlavour::Cgminer,
+            MinerFlavour::Nano3s,
+            MinerFlavour::Plain,
+        ],
+        4_000,
+    );
     let start = Instant::now();
     let mut samples = Vec::new();
     let mut churn = 0u64;

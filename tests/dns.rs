@@ -12,9 +12,7 @@ mod dns;
 
 use common::wait_for;
 use dns::{DnsServer, Mode};
-use hashmux::sim::{
-    ExternalProxy, Launch, MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig,
-};
+use hashmux::sim::{ExternalProxy, Launch, MinerFlavour, SimMiner, SimPool, SimPoolConfig};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::Command;
@@ -127,18 +125,7 @@ fn test_pool_name_unresolvable_then_silent_then_resolving_miners_keep_mining() {
         Duration::from_secs(30),
     )
     .expect("hashmux starts");
-    let ms: Vec<SimMiner> = (0..2)
-        .map(|i| {
-            SimMiner::start(SimMinerConfig {
-                addr: proxy.stratum,
-                user: format!("rig{i}"),
-                password: "x".into(),
-                flavour: MinerFlavour::Cgminer,
-                max_hashes_per_sec: 300_000,
-                name: format!("rig{i}"),
-            })
-        })
-        .collect();
+    let ms: Vec<SimMiner> = SimMiner::fleet(proxy.stratum, 2, &[MinerFlavour::Cgminer], 300_000);
 
     // SERVFAIL: the resolver was asked, the error names the host and the failed lookup,
     // and the miners mine on b.

@@ -8,27 +8,19 @@ mod common;
 mod scripted;
 
 use common::{config, wait_for, RawMiner};
-use hashmux::sim::{
-    ExternalProxy, Launch, MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig,
-};
+use hashmux::sim::{ExternalProxy, Launch, MinerFlavour, SimMiner, SimPool, SimPoolConfig};
 use scripted::ScriptedPool;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 fn miners(addr: SocketAddr, n: usize) -> Vec<SimMiner> {
-    (0..n)
-        .map(|i| {
-            SimMiner::start(SimMinerConfig {
-                addr,
-                user: format!("rig{i}"),
-                password: "x".into(),
-                flavour: [MinerFlavour::Cgminer, MinerFlavour::Nano3s][i % 2],
-                max_hashes_per_sec: 300_000,
-                name: format!("rig{i}"),
-            })
-        })
-        .collect()
+    SimMiner::fleet(
+        addr,
+        n,
+        &[MinerFlavour::Cgminer, MinerFlavour::Nano3s],
+        300_000,
+    )
 }
 
 fn accepted(ms: &[SimMiner]) -> Vec<u64> {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::wait_for;
-use hashmux::sim::{MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig};
+use hashmux::sim::{MinerFlavour, SimMiner, SimPool, SimPoolConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -61,18 +61,8 @@ fn test_control_api_with_token_changes_split_weights_and_pools() {
     );
     let proxy = hashmux::runtime::spawn(hashmux::config::parse(json.as_bytes()).unwrap()).unwrap();
     let web = proxy.http_addr.unwrap();
-    let miners: Vec<SimMiner> = (0..2)
-        .map(|i| {
-            SimMiner::start(SimMinerConfig {
-                addr: proxy.stratum_addr,
-                user: format!("rig{i}"),
-                password: "x".into(),
-                flavour: MinerFlavour::Cgminer,
-                max_hashes_per_sec: 100_000,
-                name: format!("rig{i}"),
-            })
-        })
-        .collect();
+    let miners: Vec<SimMiner> =
+        SimMiner::fleet(proxy.stratum_addr, 2, &[MinerFlavour::Cgminer], 100_000);
     wait_for(20, "both pools live", || {
         proxy
             .snapshot()?

@@ -6,7 +6,7 @@
 mod common;
 
 use common::wait_for;
-use hashmux::sim::{MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig};
+use hashmux::sim::{MinerFlavour, SimMiner, SimPool, SimPoolConfig};
 use std::time::Duration;
 
 #[test]
@@ -30,18 +30,8 @@ fn test_two_live_pools_70_30_accepted_work_converges() {
         b.addr()
     );
     let proxy = hashmux::runtime::spawn(hashmux::config::parse(json.as_bytes()).unwrap()).unwrap();
-    let miners: Vec<SimMiner> = (0..4)
-        .map(|i| {
-            SimMiner::start(SimMinerConfig {
-                addr: proxy.stratum_addr,
-                user: format!("rig{i}"),
-                password: "x".into(),
-                flavour: MinerFlavour::Cgminer,
-                max_hashes_per_sec: 150_000,
-                name: format!("rig{i}"),
-            })
-        })
-        .collect();
+    let miners: Vec<SimMiner> =
+        SimMiner::fleet(proxy.stratum_addr, 4, &[MinerFlavour::Cgminer], 150_000);
     wait_for(20, "both pools get work", || {
         let s = proxy.snapshot()?;
         (s.pools[0].shares.valid > 5 && s.pools[1].shares.valid > 5).then_some(())

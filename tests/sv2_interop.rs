@@ -10,7 +10,7 @@ mod common;
 mod sv2pool;
 
 use common::wait_for;
-use hashmux::sim::{MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig};
+use hashmux::sim::{MinerFlavour, SimMiner, SimPool, SimPoolConfig};
 use std::time::Duration;
 use sv2pool::{Sv2Pool, Sv2PoolConfig};
 
@@ -30,22 +30,16 @@ fn sv2_pool_at(difficulty: f64, cfg: Sv2PoolConfig) -> Sv2Pool {
 }
 
 fn miners(addr: std::net::SocketAddr, n: usize) -> Vec<SimMiner> {
-    (0..n)
-        .map(|i| {
-            SimMiner::start(SimMinerConfig {
-                addr,
-                user: format!("rig{i}"),
-                password: "x".into(),
-                flavour: [
-                    MinerFlavour::Nano3s,
-                    MinerFlavour::Cgminer,
-                    MinerFlavour::Plain,
-                ][i % 3],
-                max_hashes_per_sec: 150_000,
-                name: format!("rig{i}"),
-            })
-        })
-        .collect()
+    SimMiner::fleet(
+        addr,
+        n,
+        &[
+            MinerFlavour::Nano3s,
+            MinerFlavour::Cgminer,
+            MinerFlavour::Plain,
+        ],
+        150_000,
+    )
 }
 
 fn sv2_url(p: &Sv2Pool) -> String {

@@ -267,7 +267,12 @@ pub fn act2(
 }
 
 /// The certificate bytes: version, valid_from, not_valid_after (little-endian), signature.
-pub fn certificate(version: u16, valid_from: u32, not_valid_after: u32, sig: &[u8; 64]) -> [u8; CERT_LEN] {
+pub fn certificate(
+    version: u16,
+    valid_from: u32,
+    not_valid_after: u32,
+    sig: &[u8; 64],
+) -> [u8; CERT_LEN] {
     let mut c = [0u8; CERT_LEN];
     c[..2].copy_from_slice(&version.to_le_bytes());
     c[2..6].copy_from_slice(&valid_from.to_le_bytes());

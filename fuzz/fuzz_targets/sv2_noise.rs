@@ -15,7 +15,9 @@ use k256::elliptic_curve::point::DecompressPoint;
 use k256::elliptic_curve::subtle::Choice;
 use k256::{AffinePoint, FieldBytes};
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
+
+#[path = "pool_side.rs"]
+mod pool_side;
 
 const NOW: u32 = 1_800_000_000;
 const LEN: usize = ACT2_LEN + 64 + 32 + 32 + 64;
@@ -24,25 +26,6 @@ const AUTHORITY: [u8; 32] = [
     0xf9, 0x30, 0x8a, 0x01, 0x92, 0x58, 0xc3, 0x10, 0x49, 0x34, 0x4f, 0x85, 0xf8, 0x9d, 0x52, 0x29,
     0xb5, 0x31, 0xc8, 0x45, 0x83, 0x6f, 0x99, 0xb0, 0x86, 0x01, 0xf1, 0x13, 0xbc, 0xe0, 0x36, 0xf9,
 ];
-
-/// Our ephemeral key pair, made once from a fixed xorshift stream (key generation is slow).
-fn ephemeral() -> &'static ([u8; 32], [u8; 64]) {
-    static KEY: OnceLock<([u8; 32], [u8; 64])> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let kp = Keypair::from_random(|| {
-            let mut out = [0u8; 32];
-            for chunk in out.chunks_mut(8) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                chunk.copy_from_slice(&state.to_be_bytes());
-            }
-            out
-        });
-        (kp.secret, kp.ellswift)
-    })
-}
 
 fuzz_target!(|data: &[u8]| {
     let mut buf = [0u8; LEN];
@@ -55,13 +38,14 @@ fuzz_target!(|data: &[u8]| {
     let (pubkey, rest) = rest.split_at(32);
     let (msg, sig) = rest.split_at(32);
 
-    let (secret, ellswift) = ephemeral();
+    // Our ephemeral key pair, made once (key generation is slow).
+    let f = pool_side::fixed();
     let e = Keypair {
-        secret: *secret,
-        ellswift: *ellswift,
+        secret: f.e_secret,
+        ellswift: f.e_ellswift,
     };
     let (init, act1) = Initiator::start(AUTHORITY, e);
-    assert_eq!(&act1, ellswift);
+    assert_eq!(act1, f.e_ellswift);
     match init.finish(act2, NOW) {
         Ok((_, cert)) => panic!("forged act 2 completed the handshake: {cert:?}"),
         Err(e) => {

@@ -103,6 +103,12 @@ fuzz_target!(|data: &[u8]| {
     receive(&mut transport, &ct, &header, &payload);
     let mut out = Vec::new();
     transport.seal_frame(&header, &payload, &mut out);
-    assert_eq!(pool_recv.open(&out[..HEADER_CT_LEN]).as_deref(), Some(&header[..]));
-    assert_eq!(pool_recv.open(&out[HEADER_CT_LEN..]).as_deref(), Some(&payload[..]));
+    assert_eq!(
+        pool_recv.open(&out[..HEADER_CT_LEN]).as_deref(),
+        Some(&header[..])
+    );
+    assert_eq!(
+        pool_recv.open(&out[HEADER_CT_LEN..]).as_deref(),
+        Some(&payload[..])
+    );
 });

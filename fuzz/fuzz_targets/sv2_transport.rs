@@ -40,7 +40,10 @@ fn session() -> &'static (Transport, [u8; 32], [u8; 32]) {
         let mut key = || [next(), next()].concat().try_into().unwrap();
         let (re, rs): ([u8; 64], [u8; 64]) = (key(), key());
         let (from, until) = (NOW - 86_400, NOW + 86_400);
-        let sig = sign(f, &certificate_digest(0, from, until, &ellswift_decode(&rs)));
+        let sig = sign(
+            f,
+            &certificate_digest(0, from, until, &ellswift_decode(&rs)),
+        );
         let e = Keypair {
             secret: f.e_secret,
             ellswift: f.e_ellswift,

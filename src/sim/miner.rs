@@ -53,6 +53,25 @@ pub struct SimMinerConfig {
     pub name: String,
 }
 
+impl SimMinerConfig {
+    /// Rig `i` of a fleet: user and name `rig{i}`, password `x`, flavour `flavours[i % len]`.
+    pub fn rig(
+        addr: SocketAddr,
+        i: usize,
+        flavours: &[MinerFlavour],
+        max_hashes_per_sec: u64,
+    ) -> SimMinerConfig {
+        SimMinerConfig {
+            addr,
+            user: format!("rig{i}"),
+            password: "x".into(),
+            flavour: flavours[i % flavours.len()],
+            max_hashes_per_sec,
+            name: format!("rig{i}"),
+        }
+    }
+}
+
 /// A snapshot of what a [`SimMiner`] has seen and done.
 #[derive(Clone, Debug, Default)]
 pub struct SimMinerStats {
@@ -94,6 +113,18 @@ pub struct SimMiner {
 }
 
 impl SimMiner {
+    /// `n` rigs mining for the proxy at `addr` (see [`SimMinerConfig::rig`]).
+    pub fn fleet(
+        addr: SocketAddr,
+        n: usize,
+        flavours: &[MinerFlavour],
+        max_hashes_per_sec: u64,
+    ) -> Vec<SimMiner> {
+        (0..n)
+            .map(|i| SimMiner::start(SimMinerConfig::rig(addr, i, flavours, max_hashes_per_sec)))
+            .collect()
+    }
+
     /// Start mining in a new thread: connect (retrying every 200 ms), run a session,
     /// reconnect whenever it ends, until stopped.
     pub fn start(cfg: SimMinerConfig) -> SimMiner {
