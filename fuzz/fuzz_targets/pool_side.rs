@@ -25,19 +25,7 @@ pub struct Fixed {
     pub authority: [u8; 32],
 }
 
-pub fn xorshift(seed: u64) -> impl FnMut() -> [u8; 32] {
-    let mut state = seed;
-    move || {
-        let mut out = [0u8; 32];
-        for chunk in out.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_be_bytes());
-        }
-        out
-    }
-}
+pub use hashmux::stratum2::secp::xorshift_source as xorshift;
 
 pub fn fixed() -> &'static Fixed {
     static F: OnceLock<Fixed> = OnceLock::new();

@@ -8,17 +8,7 @@ use k256::elliptic_curve::PrimeField;
 use k256::{FieldBytes, ProjectivePoint, Scalar, U256};
 
 fn rng(seed: u64) -> impl FnMut() -> [u8; 32] {
-    let mut state = seed | 1;
-    move || {
-        let mut out = [0u8; 32];
-        for chunk in out.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_be_bytes());
-        }
-        out
-    }
+    super::secp::xorshift_source(seed)
 }
 
 fn scalar(b: &[u8; 32]) -> Scalar {

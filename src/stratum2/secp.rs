@@ -301,3 +301,20 @@ pub fn schnorr_verify(pubkey: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
 #[cfg(test)]
 #[path = "secp_tests.rs"]
 mod tests;
+
+/// A deterministic stand-in for a random source (xorshift64 from `seed`), for tests and
+/// fuzzing, where runs must repeat. Never for real keys: hashmux's keys come from the OS.
+#[doc(hidden)]
+pub fn xorshift_source(seed: u64) -> impl FnMut() -> [u8; 32] {
+    let mut state = seed | 1;
+    move || {
+        let mut out = [0u8; 32];
+        for chunk in out.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_be_bytes());
+        }
+        out
+    }
+}

@@ -183,17 +183,7 @@ fn test_ecdh_bip324_vectors() {
 #[test]
 fn test_keypair_encodes_its_own_x_and_ecdh_agrees() {
     // A deterministic "random" source for repeatability.
-    let mut state = 0x1234_5678_9abc_def0u64;
-    let mut rng = move || {
-        let mut out = [0u8; 32];
-        for chunk in out.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_be_bytes());
-        }
-        out
-    };
+    let mut rng = xorshift_source(0x1234_5678_9abc_def0);
     for _ in 0..4 {
         let a = Keypair::from_random(&mut rng);
         let b = Keypair::from_random(&mut rng);
