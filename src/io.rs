@@ -151,8 +151,7 @@ impl Outbox {
 
     /// Drain into `w` until closed or a write fails. Returns why it stopped.
     pub async fn run_writer<W: AsyncWrite + Unpin>(&self, w: &mut W) -> std::io::Result<()> {
-        self.run_writer_sealed(w, |plain, wire| wire.extend_from_slice(plain))
-            .await
+        self.drain(w, None).await
     }
 
     /// Like [`Outbox::run_writer`], but every drained batch of queued bytes (whole messages,
@@ -162,15 +161,32 @@ impl Outbox {
         w: &mut W,
         mut seal: impl FnMut(&[u8], &mut Vec<u8>),
     ) -> std::io::Result<()> {
+        self.drain(w, Some(&mut seal)).await
+    }
+
+    async fn drain<W: AsyncWrite + Unpin>(
+        &self,
+        w: &mut W,
+        mut seal: Option<Seal<'_>>,
+    ) -> std::io::Result<()> {
+        // `buf` and `spare` trade places on every batch; `wire` holds sealed bytes. After a
+        // burst each is cut back to KEEP, so an idle connection holds little whatever its
+        // busiest moment was (the cap bounds a burst, this bounds what stays after it).
         let mut spare = Vec::new();
         let mut wire = Vec::new();
         loop {
             if self.closed.get() {
                 // Flush what was queued before the close (e.g. a final error line).
                 let last = std::mem::take(&mut *self.buf.borrow_mut());
-                wire.clear();
-                seal(&last, &mut wire);
-                let _ = w.write_all(&wire).await;
+                let out = match seal.as_mut() {
+                    Some(f) => {
+                        wire.clear();
+                        f(&last, &mut wire);
+                        &wire[..]
+                    }
+                    None => &last[..],
+                };
+                let _ = w.write_all(out).await;
                 let _ = w.flush().await;
                 return Ok(());
             }
@@ -181,18 +197,65 @@ impl Outbox {
                 continue;
             }
             std::mem::swap(&mut spare, &mut *self.buf.borrow_mut());
-            wire.clear();
-            seal(&spare, &mut wire);
-            w.write_all(&wire).await?;
-            self.written.set(self.written.get() + wire.len() as u64);
+            let out = match seal.as_mut() {
+                Some(f) => {
+                    wire.clear();
+                    f(&spare, &mut wire);
+                    &wire[..]
+                }
+                None => &spare[..],
+            };
+            w.write_all(out).await?;
+            self.written.set(self.written.get() + out.len() as u64);
             spare.clear();
+            trim(&mut spare);
+            trim(&mut wire);
         }
+    }
+}
+
+/// What turns queued plaintext into the bytes on the wire (SV2 encryption).
+type Seal<'a> = &'a mut dyn FnMut(&[u8], &mut Vec<u8>);
+
+/// Capacity an outbox buffer keeps between bursts.
+const KEEP: usize = 4096;
+
+fn trim(v: &mut Vec<u8>) {
+    if v.capacity() > KEEP && v.len() <= KEEP {
+        v.shrink_to(KEEP);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_outbox_after_bursts_keeps_small_buffers() {
+        let o = Outbox::new(1 << 20);
+        let mut sink: Vec<u8> = Vec::new();
+        smol::block_on(async {
+            let drive = async {
+                for size in [100_000, 100_000, 10] {
+                    assert!(o.push(|b| b.resize(b.len() + size, b'x')));
+                    for _ in 0..4 {
+                        smol::future::yield_now().await;
+                    }
+                    assert!(o.buf.borrow().is_empty(), "drained");
+                }
+                Ok(())
+            };
+            smol::future::or(drive, o.run_writer(&mut sink))
+                .await
+                .unwrap();
+        });
+        assert_eq!(sink.len(), 200_010);
+        assert!(
+            o.buf.borrow().capacity() <= KEEP,
+            "{}",
+            o.buf.borrow().capacity()
+        );
+    }
 
     #[test]
     fn test_line_reader_splits_and_strips_cr() {
