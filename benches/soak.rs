@@ -44,7 +44,7 @@ fn main() {
     };
     let (a, b) = (pool("a"), pool("b"));
     let (pa, pb) = (a.addr(), b.addr());
-    let proxy = ExternalProxy::start(
+    let mut proxy = ExternalProxy::start(
         &launch,
         |s, h| {
             format!(
@@ -149,6 +149,13 @@ fn main() {
         a.stats().accepted,
         b.stats().accepted
     );
+    // A graceful stop under load: SIGTERM, exit 0 (and heap profilers used as
+    // HASHMUX_RUNNER get to write their report).
+    let _ = proxy.signal("TERM");
+    match proxy.wait_exit(Duration::from_secs(120)) {
+        Some(0) => {}
+        other => failures.push(format!("SIGTERM: exit {other:?}, expected 0")),
+    }
     if !failures.is_empty() {
         for f in &failures {
             eprintln!("soak FAILED: {f}");

@@ -217,8 +217,9 @@ impl Outbox {
 /// What turns queued plaintext into the bytes on the wire (SV2 encryption).
 type Seal<'a> = &'a mut dyn FnMut(&[u8], &mut Vec<u8>);
 
-/// Capacity an outbox buffer keeps between bursts.
-const KEEP: usize = 4096;
+/// Capacity an outbox buffer keeps between bursts: a job with its difficulty fits; a
+/// connection at rest holds at most twice this, however large its bursts were.
+const KEEP: usize = 1024;
 
 fn trim(v: &mut Vec<u8>) {
     if v.capacity() > KEEP && v.len() <= KEEP {
