@@ -178,14 +178,7 @@ impl Outbox {
             if self.closed.get() {
                 // Flush what was queued before the close (e.g. a final error line).
                 let last = std::mem::take(&mut *self.buf.borrow_mut());
-                let out = match seal.as_mut() {
-                    Some(f) => {
-                        wire.clear();
-                        f(&last, &mut wire);
-                        &wire[..]
-                    }
-                    None => &last[..],
-                };
+                let out = sealed(&mut seal, &last, &mut wire);
                 let _ = w.write_all(out).await;
                 let _ = w.flush().await;
                 return Ok(());
@@ -197,14 +190,7 @@ impl Outbox {
                 continue;
             }
             std::mem::swap(&mut spare, &mut *self.buf.borrow_mut());
-            let out = match seal.as_mut() {
-                Some(f) => {
-                    wire.clear();
-                    f(&spare, &mut wire);
-                    &wire[..]
-                }
-                None => &spare[..],
-            };
+            let out = sealed(&mut seal, &spare, &mut wire);
             w.write_all(out).await?;
             self.written.set(self.written.get() + out.len() as u64);
             spare.clear();
@@ -216,6 +202,18 @@ impl Outbox {
 
 /// What turns queued plaintext into the bytes on the wire (SV2 encryption).
 type Seal<'a> = &'a mut dyn FnMut(&[u8], &mut Vec<u8>);
+
+/// The bytes to write for `plain`: itself, or what `seal` makes of it in `wire`.
+fn sealed<'a>(seal: &mut Option<Seal<'_>>, plain: &'a [u8], wire: &'a mut Vec<u8>) -> &'a [u8] {
+    match seal {
+        Some(f) => {
+            wire.clear();
+            f(plain, wire);
+            wire
+        }
+        None => plain,
+    }
+}
 
 /// Capacity an outbox buffer keeps between bursts: a job with its difficulty fits; a
 /// connection at rest holds at most twice this, however large its bursts were.
