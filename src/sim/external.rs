@@ -3,9 +3,9 @@
 //!
 //! `HASHMUX_BIN` names the binary and `HASHMUX_RUNNER` an optional emulator command line
 //! (e.g. `qemu-mipsel -cpu 24Kc`); [`ExternalProxy::from_env`] falls back to the given
-//! default binary run natively. The process is killed and reaped when the handle drops; its
-//! stderr goes to a file that is printed if a test is panicking, so a failure under
-//! emulation shows the proxy's own log. Only 127.0.0.1 is used.
+//! default binary run natively. The process is stopped (SIGTERM, then SIGKILL after 5 s) and
+//! reaped when the handle drops; its stderr goes to a file that is printed if a test is
+//! panicking, so a failure under emulation shows the proxy's own log. Only 127.0.0.1 is used.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -189,8 +189,12 @@ impl ExternalProxy {
 }
 
 impl Drop for ExternalProxy {
+    /// SIGTERM first, so the process (or a profiler wrapping it) can finish; SIGKILL if it
+    /// has not exited within 5 s.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if self.signal("TERM").is_err() || self.wait_exit(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!(
