@@ -6,9 +6,11 @@
 //! `Difficulty`'s documented rounding.
 #![no_main]
 
+#[path = "checks.rs"]
+mod checks;
+
 use hashmux::stratum::emit;
 use hashmux::stratum::msg::{envelope, MinerRequest};
-use hashmux::work::Difficulty;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
                 MinerRequest::Authorize { user } => {
                     assert!(hashmux::stats::truncate(user, 64).len() <= 64);
                 }
-                MinerRequest::SuggestDifficulty(text) => check_difficulty(text),
+                MinerRequest::SuggestDifficulty(text) => checks::check_difficulty(text),
                 MinerRequest::Submit(s) => {
                     let mut e2 = [0u8; 32];
                     let _ = hashmux::stratum::hex_decode(s.extranonce2, &mut e2);
@@ -71,20 +73,4 @@ fn answers_parse_back(id: &str, write: impl FnOnce(&mut Vec<u8>)) {
         )
     });
     assert_eq!(back.id, id);
-}
-
-/// Parsing never yields zero; writing rounds up, so text → value → text → value never falls.
-fn check_difficulty(text: &str) {
-    let Some(d) = Difficulty::parse(text) else {
-        return;
-    };
-    assert_ne!(d.0, 0, "difficulty {text} parsed to zero");
-    let _ = d.target();
-    let written = d.to_string();
-    let again = Difficulty::parse(&written)
-        .unwrap_or_else(|| panic!("{text} was written as {written}, which does not parse"));
-    assert!(
-        again >= d,
-        "{text} → {d:?} → {written} → {again:?} rounds down"
-    );
 }

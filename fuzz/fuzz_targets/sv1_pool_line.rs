@@ -6,6 +6,9 @@
 //! extranonce2 padding into coinb2); difficulty texts keep `Difficulty`'s rounding.
 #![no_main]
 
+#[path = "checks.rs"]
+mod checks;
+
 use hashmux::stratum::msg::{envelope, subscribe_result, PoolMessage};
 use hashmux::stratum::{emit, hex_decode, Value};
 use hashmux::work::job::{miner_e2_size, Job, JobOrigin, ShareInput, TAG_SIZE};
@@ -90,7 +93,7 @@ fuzz_target!(|data: &[u8]| {
                 version: n.version,
             });
         }
-        PoolMessage::SetDifficulty(text) => check_difficulty(text),
+        PoolMessage::SetDifficulty(text) => checks::check_difficulty(text),
         PoolMessage::SetExtranonce {
             extranonce1,
             extranonce2_size,
@@ -113,19 +116,3 @@ fuzz_target!(|data: &[u8]| {
         _ => {}
     }
 });
-
-/// Parsing never yields zero; writing rounds up, so text → value → text → value never falls.
-fn check_difficulty(text: &str) {
-    let Some(d) = Difficulty::parse(text) else {
-        return;
-    };
-    assert_ne!(d.0, 0, "difficulty {text} parsed to zero");
-    let _ = d.target();
-    let written = d.to_string();
-    let again = Difficulty::parse(&written)
-        .unwrap_or_else(|| panic!("{text} was written as {written}, which does not parse"));
-    assert!(
-        again >= d,
-        "{text} → {d:?} → {written} → {again:?} rounds down"
-    );
-}
