@@ -6,7 +6,7 @@
 mod common;
 use common::notify_line;
 
-use hashmux::stratum::msg::{envelope, PoolMessage};
+use hashmux::wire::sv1::msg::{envelope, PoolMessage};
 use hashmux::work::job::{Job, JobOrigin, ShareInput};
 use hashmux::work::Difficulty;
 use std::time::Instant;

@@ -229,6 +229,39 @@ def peer_seeds():
     }
 
 
+# --- core_events: scripts of events (see fuzz_targets/core_events.rs for the byte layout) ----
+def ce_pool_up(p, e1=b"\xaa\xbb\xcc\xdd", e2=8, job=1, clean=True):
+    out = bytes([0, p, 1, p, 2, p, len(e1), e2]) + e1
+    out += bytes([4, p, 5, p]) + struct.pack("<I", 0x1FFFE000)
+    out += bytes([6, p, 2])  # difficulty 2^2 units of 2^-32
+    out += bytes([7, p, (2 if clean else 0) | (job << 4 & 0xF0)]) + struct.pack("<I", job) + bytes([16, 8, 1])
+    return out
+
+
+def ce_miners(n, p=0):
+    out = bytes([14, p, n - 1])
+    for i in range(n):
+        out += bytes([15 | 0x40, p, i]) + struct.pack("<I", 0x1FFFE000)
+        out += bytes([16, p, i, 17, p, i])
+    return out
+
+
+def ce_submit(i, nonce, e2=b"\x00\x00\x00\x01", job_pick=0):
+    return bytes([18, 0, i, job_pick, len(e2)]) + e2 + struct.pack("<II", nonce, 0)
+
+
+def core_seeds():
+    tick = lambda s: bytes([20, 0, s])
+    shares = b"".join(ce_submit(i % 3, n) for n, i in zip(range(40), range(40)))
+    return {
+        "two_pools_three_miners_shares": ce_pool_up(0) + ce_pool_up(1, e2=6) + ce_miners(3) + shares + tick(1) + bytes([11 | 0x40, 0, 0, 11, 0, 1]),
+        "extranonce_grows": ce_pool_up(0, e2=4) + ce_miners(1) + bytes([2, 0, 1, 8, 0xEE]) + ce_miners(1) + tick(5) + ce_pool_up(0, job=2, clean=False)[-11:] + tick(5),
+        "pool_lost_failover": ce_pool_up(0) + ce_pool_up(1) + ce_miners(4) + shares + bytes([13, 0]) + tick(2) + bytes([13 | 0x40, 1, 10]) + tick(200),
+        "absurd_targets": ce_pool_up(0) + bytes([6, 0, 0, 6, 0, 63, 6, 0, 200, 1, 2, 3, 4]) + ce_miners(2) + shares,
+        "control_and_ticks": ce_pool_up(0) + ce_pool_up(1) + ce_miners(2) + bytes([21, 0, 100, 21 | 0x40, 0, 3]) + tick(255) * 4,
+    }
+
+
 def main():
     for name, line in MINER.items():
         write("sv1_miner_line", name + ".json", line)
@@ -246,6 +279,8 @@ def main():
         write("sv2_noise_peer", name + ".bin", handshake)
         if ops:
             write("sv2_transport", name + ".bin", ops)
+    for name, script in core_seeds().items():
+        write("core_events", name + ".bin", script)
 
 
 if __name__ == "__main__":

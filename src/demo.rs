@@ -40,7 +40,7 @@ pub fn run(seconds: Option<u64>) -> std::io::Result<()> {
         pool_b.addr()
     );
     let cfg =
-        crate::config::parse(json.as_bytes()).map_err(|e| std::io::Error::other(e.to_string()))?;
+        crate::ops::config::parse(json.as_bytes()).map_err(|e| std::io::Error::other(e.to_string()))?;
     let proxy = crate::runtime::spawn(cfg)?;
     let url = format!("http://{}/", proxy.http_addr.expect("demo config has http"));
     println!(

@@ -1,26 +1,29 @@
 //! hashmux: a single-threaded Stratum proxy for routers.
 //!
-//! Data path, left to right: [`miners`] (downstream SV1 sessions) → [`work`] (the one job and
-//! share model shared by every upstream kind) → [`pools`] (upstream connections). Beside it:
-//! [`split`] decides which pool each miner works for, [`stats`] counts everything, [`http`]
-//! shows it. [`stratum`] is the SV1 line codec (bytes in, bytes out, no I/O) used on both sides.
-//! [`proxy`] wires it all onto one smol `LocalExecutor`.
+//! The data path, left to right:
+//! - [`wire`]: protocol codecs, bytes in and out, no I/O ([`wire::sv1`] lines,
+//!   [`wire::sv2`] frames and the Noise handshake).
+//! - [`upstream`] and [`downstream`]: the connection kinds. Each turns what its peer sent
+//!   into events for the core and renders the core's actions in its protocol; none of them
+//!   does I/O or sees the core's insides.
+//! - [`core`]: the proxy's whole state (pools, miners, shares in flight, the ledger, the
+//!   split) in one owned struct driven by events and a clock passed in; it returns actions.
+//! - [`runtime`]: the only async code. It owns the core, runs the sockets on one smol
+//!   `LocalExecutor`, feeds events in and writes actions out.
+//!
+//! Beside it: [`ops`] (config, reload, persistence, signals, logging), [`http`] (the page,
+//! the API and metrics, rendered from a [`stats::Snapshot`]), [`work`] (the one job and share
+//! model every protocol maps onto), [`stats`] (counters and the split history).
 
-pub mod config;
+pub mod core;
+pub mod downstream;
 pub mod http;
 pub mod io;
-pub mod logging;
-pub mod miners;
-pub mod pools;
-pub mod proxy;
-pub mod reload;
+pub mod ops;
 pub mod runtime;
-pub mod signal;
-pub mod split;
 pub mod stats;
-pub mod stratum;
-#[cfg(feature = "sv2")]
-pub mod stratum2;
+pub mod upstream;
+pub mod wire;
 pub mod work;
 
 #[cfg(feature = "sim")]

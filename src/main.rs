@@ -71,8 +71,8 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
         None => {
             no_more(args)?;
             let path = config.ok_or("missing --config PATH (see --help)")?;
-            let cfg = hashmux::config::load(&path).map_err(|e| match e.problem {
-                hashmux::config::Problem::Io { .. } => e.to_string(),
+            let cfg = hashmux::ops::config::load(&path).map_err(|e| match e.problem {
+                hashmux::ops::config::Problem::Io { .. } => e.to_string(),
                 _ => format!("{}: {e}", path.display()),
             })?;
             if check {
@@ -86,7 +86,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
             }
             let lvl = level.or_else(|| cfg.log_level.as_ref().map(|l| l.to_string()));
             init_log(lvl.as_deref().unwrap_or("info"), json_logs)?;
-            if let Some(w) = hashmux::config::permissions_warning(&path) {
+            if let Some(w) = hashmux::ops::config::permissions_warning(&path) {
                 log::warn!(target: "config_permissions", "{w}");
             }
             hashmux::runtime::run(cfg, Some(path)).map_err(|e| e.to_string())
@@ -117,11 +117,11 @@ fn init_log(level: &str, json: bool) -> Result<(), String> {
         }
     };
     let format = if json {
-        hashmux::logging::Format::Json
+        hashmux::ops::logging::Format::Json
     } else {
-        hashmux::logging::Format::Plain
+        hashmux::ops::logging::Format::Plain
     };
-    hashmux::logging::init(l, format)
+    hashmux::ops::logging::init(l, format)
 }
 
 #[cfg(feature = "sim")]

@@ -291,7 +291,7 @@ fn test_pool_silent_on_submits_inflight_overflow_counts_oldest_lost_and_goes_on(
     let mut b = RawMiner::connect(proxy.stratum_addr);
     b.handshake("b");
     let jb = b.next_job();
-    let n = hashmux::pools::INFLIGHT;
+    let n = hashmux::core::pool::INFLIGHT;
     for i in 0..n {
         let (id, _) = b.submit_found(&jb, i as u32);
         assert_eq!(b.response(id)["result"], json!(true), "share {i}");
@@ -322,4 +322,33 @@ fn test_pool_silent_on_submits_inflight_overflow_counts_oldest_lost_and_goes_on(
         let c = proxy.snapshot()?.pools[0].shares.clone();
         (c.forwarded == c.accepted + c.rejected + c.lost).then_some(())
     });
+}
+
+/// The crash of issue 13: a pool raises its extranonce2_size with `mining.set_extranonce`
+/// (4 → 8). A miner that connects afterwards is sized for the new space (4 bytes) and must
+/// not get the pool's old job (4 bytes of pool space: the padding would underflow and the
+/// proxy panic). It waits for the pool's next job and mines; the first miner keeps mining.
+#[test]
+fn test_pool_grows_extranonce2_size_new_miner_waits_for_a_fitting_job_nobody_crashes() {
+    let pool = ScriptedPool::start_with_extranonce2(4);
+    let proxy = hashmux::runtime::spawn(config(&[("s", pool.addr(), 1)], 8)).unwrap();
+    let first = miners(proxy.stratum_addr, 1);
+    keep_mining(&first, &[0], 2, "the first miner mining with extranonce2 size 2");
+    pool.inject(b"{\"id\":null,\"method\":\"mining.set_extranonce\",\"params\":[\"0a0b0c0d\",8]}\n");
+    wait_for(20, "the pool's new extranonce is known", || {
+        let s = proxy.snapshot()?;
+        (s.pool("s")?.extranonce2_size == 8).then_some(())
+    });
+    let second = miners(proxy.stratum_addr, 1);
+    // The pool's next job is built on the new space: both miners fit it.
+    pool.inject(scripted::notify_line(77, false).as_bytes());
+    keep_mining(&second, &[0], 2, "the new miner mining on the pool's next job");
+    let before = accepted(&first);
+    keep_mining(&first, &before, 2, "the first miner still mining");
+    let s = proxy.snapshot().unwrap();
+    let sizes: Vec<usize> = s.miners.iter().map(|m| m.extranonce2_size).collect();
+    assert!(sizes.contains(&2) && sizes.contains(&4), "{sizes:?}");
+    let mut all = first;
+    all.extend(second);
+    assert_accounting(&proxy, all);
 }

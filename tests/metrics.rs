@@ -118,7 +118,7 @@ fn test_metrics_of_a_mining_proxy() {
             "miners":{{"min_difficulty":0.000001,"start_difficulty":0.00002}}}}"#,
         pool.addr()
     );
-    let cfg = hashmux::config::parse(json.as_bytes()).expect("config parses");
+    let cfg = hashmux::ops::config::parse(json.as_bytes()).expect("config parses");
     let proxy = hashmux::runtime::spawn(cfg).unwrap();
     let _miner = SimMiner::start(SimMinerConfig {
         addr: proxy.stratum_addr,

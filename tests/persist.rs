@@ -6,7 +6,7 @@ mod common;
 use common::wait_for;
 use hashmux::sim::{MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig};
 
-fn config(pool: &SimPool, stats: &std::path::Path) -> hashmux::config::Config {
+fn config(pool: &SimPool, stats: &std::path::Path) -> hashmux::ops::config::Config {
     let json = format!(
         r#"{{"listen":"127.0.0.1:0","http":"",
             "pools":[{{"name":"p","url":"stratum+tcp://{}","user":"u"}}],
@@ -15,7 +15,7 @@ fn config(pool: &SimPool, stats: &std::path::Path) -> hashmux::config::Config {
         pool.addr(),
         stats.display()
     );
-    hashmux::config::parse(json.as_bytes()).unwrap()
+    hashmux::ops::config::parse(json.as_bytes()).unwrap()
 }
 
 #[test]

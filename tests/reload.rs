@@ -33,7 +33,7 @@ fn test_running_proxy_reload_changes_weights_and_keeps_miners() {
     let (a, b) = (pool("a"), pool("b"));
     let path = std::env::temp_dir().join(format!("hashmux-reload-{}.json", std::process::id()));
     write_config(&path, &a, &b, 70, 30, "balanced");
-    let cfg = hashmux::config::load(&path).unwrap();
+    let cfg = hashmux::ops::config::load(&path).unwrap();
     let proxy = hashmux::runtime::spawn_with_path(cfg, Some(path.clone())).unwrap();
     let miner = SimMiner::start(SimMinerConfig {
         addr: proxy.stratum_addr,
@@ -102,7 +102,7 @@ fn test_reload_adds_and_removes_pools_without_dropping_miners() {
     };
     write(&[("a", &a, 1), ("b", &b, 0)]);
     let proxy = hashmux::runtime::spawn_with_path(
-        hashmux::config::load(&path).unwrap(),
+        hashmux::ops::config::load(&path).unwrap(),
         Some(path.clone()),
     )
     .unwrap();

@@ -29,7 +29,7 @@ fn test_two_live_pools_70_30_accepted_work_converges() {
         a.addr(),
         b.addr()
     );
-    let proxy = hashmux::runtime::spawn(hashmux::config::parse(json.as_bytes()).unwrap()).unwrap();
+    let proxy = hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
     let miners: Vec<SimMiner> =
         SimMiner::fleet(proxy.stratum_addr, 4, &[MinerFlavour::Cgminer], 150_000);
     wait_for(20, "both pools get work", || {

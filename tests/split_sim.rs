@@ -10,8 +10,8 @@ use hashmux::sim::splitsim::{
     max_switches_per_hour, run, split_error, split_over, targets, worst_window_error, Mode,
     SimPoolSpec, SimResult, SimSpec,
 };
-use hashmux::split::pid::PidSettings;
-use hashmux::split::scheduler::SchedSettings;
+use hashmux::core::split::pid::PidSettings;
+use hashmux::core::split::scheduler::SchedSettings;
 
 const TH: u64 = 1_000_000_000_000;
 const HOUR: usize = 60;

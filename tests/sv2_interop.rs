@@ -57,7 +57,7 @@ fn spawn(pools_json: &str) -> hashmux::runtime::Handle {
             "failover":{{"job_timeout_secs":20,"backoff_min_ms":200,"backoff_max_ms":1000}},
             "split":{{"interval_secs":1,"window_intervals":30,"min_dwell_secs":2,"hysteresis_secs":3}}}}"#
     );
-    hashmux::runtime::spawn(hashmux::config::parse(json.as_bytes()).expect("config")).unwrap()
+    hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).expect("config")).unwrap()
 }
 
 /// The first error the proxy reports for its only pool (bounded wait).

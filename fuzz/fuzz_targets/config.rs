@@ -1,10 +1,10 @@
 //! The config file parser (and the control API's `split` body parser, same rules).
 //!
 //! Beyond "never panics": errors Display; an accepted config keeps the invariants the
-//! `hashmux::config` module documents for every `Config` it hands out.
+//! `hashmux::ops::config` module documents for every `Config` it hands out.
 #![no_main]
 
-use hashmux::config::{parse, parse_split};
+use hashmux::ops::config::{parse, parse_split};
 use hashmux::work::Difficulty;
 use libfuzzer_sys::fuzz_target;
 

@@ -6,11 +6,11 @@
 
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
-use hashmux::stratum2::noise::{
+use hashmux::wire::sv2::noise::{
     ciphertext_len, Transport, ACT2_LEN, CERT_LEN, HEADER_CT_LEN, MAC_LEN, MAX_PT_CHUNK,
     PROTOCOL_NAME,
 };
-use hashmux::stratum2::secp::{ellswift_ecdh_xonly, tagged_hash, Keypair};
+use hashmux::wire::sv2::secp::{ellswift_ecdh_xonly, tagged_hash, Keypair};
 use k256::elliptic_curve::ops::Reduce;
 use k256::elliptic_curve::point::AffineCoordinates;
 use k256::{FieldBytes, ProjectivePoint, Scalar, U256};
@@ -25,7 +25,7 @@ pub struct Fixed {
     pub authority: [u8; 32],
 }
 
-pub use hashmux::stratum2::secp::xorshift_source as xorshift;
+pub use hashmux::wire::sv2::secp::xorshift_source as xorshift;
 
 pub fn fixed() -> &'static Fixed {
     static F: OnceLock<Fixed> = OnceLock::new();

@@ -9,8 +9,8 @@
 #[path = "checks.rs"]
 mod checks;
 
-use hashmux::stratum::emit;
-use hashmux::stratum::msg::{envelope, MinerRequest};
+use hashmux::wire::sv1::emit;
+use hashmux::wire::sv1::msg::{envelope, MinerRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
                 MinerRequest::SuggestDifficulty(text) => checks::check_difficulty(text),
                 MinerRequest::Submit(s) => {
                     let mut e2 = [0u8; 32];
-                    let _ = hashmux::stratum::hex_decode(s.extranonce2, &mut e2);
+                    let _ = hashmux::wire::sv1::hex_decode(s.extranonce2, &mut e2);
                 }
                 _ => {}
             }

@@ -9,8 +9,8 @@
 #[path = "checks.rs"]
 mod checks;
 
-use hashmux::stratum::msg::{envelope, subscribe_result, PoolMessage};
-use hashmux::stratum::{emit, hex_decode, Value};
+use hashmux::wire::sv1::msg::{envelope, subscribe_result, PoolMessage};
+use hashmux::wire::sv1::{emit, hex_decode, Value};
 use hashmux::work::job::{miner_e2_size, Job, JobOrigin, ShareInput, TAG_SIZE};
 use hashmux::work::Difficulty;
 use libfuzzer_sys::fuzz_target;

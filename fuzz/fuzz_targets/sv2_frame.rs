@@ -5,7 +5,7 @@
 //! payload, and the reader never hands out more bytes than it was given.
 #![no_main]
 
-use hashmux::stratum2::msg::{decode, Header, Incoming, Reader, HEADER_LEN};
+use hashmux::wire::sv2::msg::{decode, Header, Incoming, Reader, HEADER_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

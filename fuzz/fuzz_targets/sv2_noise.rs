@@ -9,8 +9,8 @@
 //! the x coordinate of a curve point (BIP324 XSwiftEC is total).
 #![no_main]
 
-use hashmux::stratum2::noise::{Initiator, ACT2_LEN};
-use hashmux::stratum2::secp::{ellswift_decode, schnorr_verify, Keypair};
+use hashmux::wire::sv2::noise::{Initiator, ACT2_LEN};
+use hashmux::wire::sv2::secp::{ellswift_decode, schnorr_verify, Keypair};
 use k256::elliptic_curve::point::DecompressPoint;
 use k256::elliptic_curve::subtle::Choice;
 use k256::{AffinePoint, FieldBytes};

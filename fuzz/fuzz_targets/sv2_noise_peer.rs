@@ -17,11 +17,11 @@
 #[path = "pool_side.rs"]
 mod pool_side;
 
-use hashmux::stratum2::noise::{
+use hashmux::wire::sv2::noise::{
     certificate_digest, Initiator, NoiseError, ACT2_LEN, CERT_LEN, CLOCK_PLAUSIBLE_FROM,
     HEADER_CT_LEN,
 };
-use hashmux::stratum2::secp::{ellswift_decode, Keypair};
+use hashmux::wire::sv2::secp::{ellswift_decode, Keypair};
 use libfuzzer_sys::fuzz_target;
 use pool_side::{act2, certificate, fixed, receive, seal_frame, sign, Input};
 

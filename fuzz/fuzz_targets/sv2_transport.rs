@@ -17,11 +17,11 @@
 #[path = "pool_side.rs"]
 mod pool_side;
 
-use hashmux::stratum2::noise::{
+use hashmux::wire::sv2::noise::{
     certificate_digest, ciphertext_len, Initiator, NoiseError, Transport, HEADER_CT_LEN,
     MAX_CT_CHUNK, MAX_PT_CHUNK,
 };
-use hashmux::stratum2::secp::{ellswift_decode, Keypair};
+use hashmux::wire::sv2::secp::{ellswift_decode, Keypair};
 use libfuzzer_sys::fuzz_target;
 use pool_side::{act2, certificate, fixed, receive, seal_frame, sign, xorshift, Cipher, Input};
 use std::sync::OnceLock;

@@ -1,4 +1,5 @@
-//! Control endpoints (`POST`), all behind the config's `api_token`:
+//! Control endpoints (`POST`), all behind the config's `api_token`, applied to the core
+//! (no I/O here; the runtime's HTTP server calls [`handle`]):
 //!
 //! - `POST /api/split` — body: a `split` section as in the config file (omitted fields take
 //!   their defaults); validated by the config parser, applied like a reload.
@@ -9,8 +10,8 @@
 //! Without a configured token every control request gets 403; a missing or wrong
 //! `Authorization: Bearer <token>` gets 401. Tokens are compared in constant time.
 
-use crate::proxy::Proxy;
-use crate::stratum::json::{self, Value};
+use crate::core::Core;
+use crate::wire::sv1::json::{self, Value};
 
 /// Status line and body of an answer.
 pub struct Reply {
@@ -32,10 +33,9 @@ fn reply(status: &'static str, msg: &str) -> Reply {
 }
 
 /// Handle a control request. `auth` is the raw `Authorization` header value, if any.
-pub fn handle(proxy: &Proxy, path: &str, auth: Option<&[u8]>, body: &[u8]) -> Reply {
+pub fn handle(core: &mut Core, now: u64, path: &str, auth: Option<&[u8]>, body: &[u8]) -> Reply {
     let allowed = {
-        let cfg = proxy.cfg.borrow();
-        match &cfg.api_token {
+        match &core.config().api_token {
             None => {
                 return reply(
                     "403 Forbidden",
@@ -55,33 +55,33 @@ pub fn handle(proxy: &Proxy, path: &str, auth: Option<&[u8]>, body: &[u8]) -> Re
         );
     }
     match path {
-        "/api/split" => match crate::config::parse_split(body) {
+        "/api/split" => match crate::ops::config::parse_split(body) {
             Ok(s) => {
-                proxy.set_split(s);
+                core.set_split(s);
                 reply("200 OK", "split settings applied")
             }
             Err(e) => reply("400 Bad Request", &e.to_string()),
         },
-        "/api/weights" => weights(proxy, body),
+        "/api/weights" => weights(core, now, body),
         _ => match path
             .strip_prefix("/api/pools/")
             .and_then(|r| r.rsplit_once('/'))
         {
-            Some((name, "disable")) => enabled(proxy, name, false),
-            Some((name, "enable")) => enabled(proxy, name, true),
+            Some((name, "disable")) => enabled(core, now, name, false),
+            Some((name, "enable")) => enabled(core, now, name, true),
             _ => reply("404 Not Found", "no such control endpoint"),
         },
     }
 }
 
-fn enabled(proxy: &Proxy, name: &str, on: bool) -> Reply {
-    match proxy.set_enabled(name, on) {
+fn enabled(core: &mut Core, now: u64, name: &str, on: bool) -> Reply {
+    match core.set_enabled(name, on, now) {
         Ok(()) => reply("200 OK", if on { "pool enabled" } else { "pool disabled" }),
-        Err(e) => reply("404 Not Found", &e),
+        Err(e) => reply("404 Not Found", &e.to_string()),
     }
 }
 
-fn weights(proxy: &Proxy, body: &[u8]) -> Reply {
+fn weights(core: &mut Core, now: u64, body: &[u8]) -> Reply {
     let Ok(text) = core::str::from_utf8(body) else {
         return reply("400 Bad Request", "body is not UTF-8");
     };
@@ -107,8 +107,8 @@ fn weights(proxy: &Proxy, body: &[u8]) -> Reply {
             return reply("400 Bad Request", "more weights than pools");
         }
     }
-    match proxy.set_weights(&list) {
+    match core.set_weights(&list, now) {
         Ok(()) => reply("200 OK", "weights applied"),
-        Err(e) => reply("400 Bad Request", &e),
+        Err(e) => reply("400 Bad Request", &e.to_string()),
     }
 }

@@ -492,7 +492,7 @@ pub fn render(s: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::split::pid::PoolTerms;
+    use crate::core::split::pid::PoolTerms;
     use crate::work::Difficulty;
     use std::collections::HashMap;
 
@@ -578,7 +578,7 @@ mod tests {
             pools,
             miners,
             refused: 4,
-            split: crate::split::SplitConfig::default(),
+            split: crate::core::split::SplitConfig::default(),
             workers: Vec::new(),
             departed: ShareCounters::default(),
         }

@@ -12,7 +12,7 @@
 //!
 //! Invariants:
 //! - Independence: nothing here uses any other hashmux module (no `crate::work`,
-//!   `crate::stratum`, ...). JSON is `serde_json::Value`, hashing is `sha2` directly, targets
+//!   `crate::wire::sv1`, ...). JSON is `serde_json::Value`, hashing is `sha2` directly, targets
 //!   are the sim's own big-number division compared as big-endian bytes. A bug in the proxy's
 //!   share arithmetic or codec can therefore not hide in its own test oracle.
 //! - Never in router builds: compiled only with the `sim` feature (default on; router builds

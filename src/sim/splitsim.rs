@@ -23,11 +23,11 @@
 //! Invariants: deterministic — same [`SimSpec`], same [`SimResult`] (own splitmix64 PRNG,
 //! one stream per miner and per pool, so open and closed loop see the same share luck).
 //! Unlike the rest of [`crate::sim`], this module uses hashmux code on purpose: it is the
-//! test bench of `crate::split`, not an independent protocol oracle. f64 appears only here in
+//! test bench of `crate::core::split`, not an independent protocol oracle. f64 appears only here in
 //! the test infrastructure, never in the control code it drives.
 
-use crate::split::pid::{Pid, PidSettings, PoolInput, PPM};
-use crate::split::scheduler::{MinerInput, SchedSettings, Scheduler};
+use crate::core::split::pid::{Pid, PidSettings, PoolInput, PPM};
+use crate::core::split::scheduler::{MinerInput, SchedSettings, Scheduler};
 use crate::{MAX_MINERS, MAX_POOLS};
 
 /// Open loop: fractions fixed at the weight targets of live pools. Closed loop: the PID.

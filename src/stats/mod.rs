@@ -7,7 +7,6 @@ use crate::work::Difficulty;
 
 pub mod heap;
 pub mod history;
-pub mod persist;
 pub mod snapshot;
 pub use snapshot::{MinerSnap, PoolSnap, Snapshot};
 

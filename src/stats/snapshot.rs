@@ -1,5 +1,5 @@
 //! A point-in-time copy of everything the stats page, the JSON API and tests show. Plain
-//! owned data (`Send`), built on demand by [`crate::proxy::Proxy::snapshot`].
+//! owned data (`Send`), built on demand by [`crate::core::Core::snapshot`].
 
 use super::ShareCounters;
 use crate::work::Difficulty;
@@ -30,7 +30,7 @@ pub struct PoolSnap {
     /// Mean of the per-minute measured shares over the last 24 h (tenths of a percent).
     pub actual_24h_permille: Option<u32>,
     /// The split controller's view of this pool.
-    pub split: crate::split::pid::PoolTerms,
+    pub split: crate::core::split::pid::PoolTerms,
 }
 
 #[derive(Clone, Debug)]
@@ -70,7 +70,7 @@ pub struct Snapshot {
     /// Totals per worker name since the stats file was started (or since start).
     pub workers: Vec<(String, ShareCounters)>,
     /// The split settings in force.
-    pub split: crate::split::SplitConfig,
+    pub split: crate::core::split::SplitConfig,
     /// Totals of miners that have disconnected.
     pub departed: ShareCounters,
 }

@@ -12,10 +12,10 @@
 
 use super::hash;
 use super::Difficulty;
-use crate::stratum::{self, Notify};
-use std::cell::RefCell;
+use crate::wire::sv1::{self as stratum, Notify};
+use std::cell::OnceCell;
 use std::fmt;
-use std::fmt::Write as _;
+use std::rc::Rc;
 
 /// Bytes of extranonce space each miner's tag takes.
 pub const TAG_SIZE: usize = 2;
@@ -69,23 +69,43 @@ pub struct JobParts<'a> {
     pub clean: bool,
 }
 
+/// A pool's job id in the pool's own type: SV1 ids are strings (sent back as they came),
+/// SV2 ids are u32 (sent back as the number). Never converted between the two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PoolJobId {
+    Text(heapless::String<MAX_JOB_ID>),
+    Number(u32),
+}
+
+impl fmt::Display for PoolJobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolJobId::Text(s) => f.write_str(s),
+            PoolJobId::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// Where a job came from and the pool state it was issued under.
 #[derive(Clone, Debug)]
 pub struct JobOrigin {
     pub pool: usize,
     /// Pool connection generation: a share is only submittable on the same connection.
     pub conn_gen: u32,
-    /// Pool block epoch: bumped on every clean job; an older epoch means stale.
+    /// Pool block epoch: bumped on every new block and every extranonce change; an older
+    /// epoch means stale.
     pub epoch: u32,
     pub extranonce1: heapless::Vec<u8, MAX_E1>,
     pub extranonce2_size: usize,
     pub difficulty: Difficulty,
 }
 
-/// One pool job, immutable, shared by every miner working on it.
-pub struct Job {
-    pub origin: JobOrigin,
-    pub id: heapless::String<MAX_JOB_ID>,
+/// A job as an upstream decoded it, before the core gives it an origin: what every protocol
+/// delivers, validated and owned.
+#[derive(Debug)]
+pub struct JobTemplate {
+    pub id: PoolJobId,
+    /// Previous block hash as the header carries it.
     pub prevhash: [u8; 32],
     pub coinb1: Box<[u8]>,
     pub coinb2: Box<[u8]>,
@@ -93,24 +113,13 @@ pub struct Job {
     pub version: u32,
     pub nbits: u32,
     pub ntime: u32,
+    /// The pool says older jobs are void (a new block).
     pub clean: bool,
-    /// Rendered notify bodies, one per miner extranonce2 size, built on first use.
-    bodies: RefCell<[Option<std::rc::Rc<[u8]>>; MAX_MINER_E2 + 1]>,
 }
 
-/// The full share a miner found, in the job's terms.
-#[derive(Clone, Copy, Debug)]
-pub struct ShareInput<'a> {
-    pub tag: &'a [u8],
-    pub miner_extranonce2: &'a [u8],
-    pub ntime: u32,
-    pub nonce: u32,
-    /// The header version after rolling.
-    pub version: u32,
-}
-
-impl Job {
-    pub fn from_notify(n: &Notify<'_>, origin: JobOrigin) -> Result<Job, JobError> {
+impl JobTemplate {
+    /// An SV1 `mining.notify`, hex fields decoded and checked.
+    pub fn from_notify(n: &Notify<'_>) -> Result<JobTemplate, JobError> {
         let id = heapless::String::try_from(n.job_id).map_err(|_| JobError::JobIdTooLong)?;
         let mut prevhash = [0u8; 32];
         if stratum::hex_decode(n.prevhash, &mut prevhash) != Some(32) {
@@ -125,9 +134,8 @@ impl Job {
             }
             branches.push(h).map_err(|_| JobError::TooManyBranches)?;
         }
-        Ok(Job {
-            origin,
-            id,
+        Ok(JobTemplate {
+            id: PoolJobId::Text(id),
             prevhash,
             coinb1: decode_coinb(n.coinb1)?,
             coinb2: decode_coinb(n.coinb2)?,
@@ -136,13 +144,12 @@ impl Job {
             nbits: n.nbits,
             ntime: n.ntime,
             clean: n.clean,
-            bodies: RefCell::new(Default::default()),
         })
     }
 
-    /// A job from already-decoded parts (SV2 extended jobs). `prevhash` is in the block
-    /// header's internal byte order.
-    pub fn from_parts(p: &JobParts<'_>, origin: JobOrigin) -> Result<Job, JobError> {
+    /// Already-decoded parts (SV2 extended jobs). `prevhash` is in the block header's internal
+    /// byte order.
+    pub fn from_parts(p: &JobParts<'_>) -> Result<JobTemplate, JobError> {
         if p.coinb1.len() > MAX_COINB || p.coinb2.len() > MAX_COINB {
             return Err(JobError::BadCoinbase);
         }
@@ -151,11 +158,8 @@ impl Job {
             let b: [u8; 32] = b.try_into().map_err(|_| JobError::BadBranch)?;
             branches.push(b).map_err(|_| JobError::TooManyBranches)?;
         }
-        let mut id = heapless::String::new();
-        let _ = write!(id, "{}", p.id);
-        Ok(Job {
-            origin,
-            id,
+        Ok(JobTemplate {
+            id: PoolJobId::Number(p.id),
             prevhash: hash::swap_words(&p.prevhash),
             coinb1: p.coinb1.into(),
             coinb2: p.coinb2.into(),
@@ -164,8 +168,62 @@ impl Job {
             nbits: p.nbits,
             ntime: p.ntime,
             clean: p.clean,
-            bodies: RefCell::new(Default::default()),
         })
+    }
+}
+
+/// One pool job, immutable, shared by every miner working on it.
+pub struct Job {
+    pub origin: JobOrigin,
+    pub id: PoolJobId,
+    pub prevhash: [u8; 32],
+    pub coinb1: Box<[u8]>,
+    pub coinb2: Box<[u8]>,
+    pub branches: heapless::Vec<[u8; 32], MAX_BRANCHES>,
+    pub version: u32,
+    pub nbits: u32,
+    pub ntime: u32,
+    pub clean: bool,
+    /// Rendered SV1 notify bodies, one per miner extranonce2 size, each written once on
+    /// first use (a memo, not shared mutable state).
+    bodies: [OnceCell<Rc<[u8]>>; MAX_MINER_E2 + 1],
+}
+
+/// The full share a miner found, in the job's terms.
+#[derive(Clone, Copy, Debug)]
+pub struct ShareInput<'a> {
+    pub tag: &'a [u8],
+    pub miner_extranonce2: &'a [u8],
+    pub ntime: u32,
+    pub nonce: u32,
+    /// The header version after rolling.
+    pub version: u32,
+}
+
+impl Job {
+    /// A template issued under `origin`.
+    pub fn new(t: JobTemplate, origin: JobOrigin) -> Job {
+        Job {
+            origin,
+            id: t.id,
+            prevhash: t.prevhash,
+            coinb1: t.coinb1,
+            coinb2: t.coinb2,
+            branches: t.branches,
+            version: t.version,
+            nbits: t.nbits,
+            ntime: t.ntime,
+            clean: t.clean,
+            bodies: Default::default(),
+        }
+    }
+
+    pub fn from_notify(n: &Notify<'_>, origin: JobOrigin) -> Result<Job, JobError> {
+        Ok(Job::new(JobTemplate::from_notify(n)?, origin))
+    }
+
+    pub fn from_parts(p: &JobParts<'_>, origin: JobOrigin) -> Result<Job, JobError> {
+        Ok(Job::new(JobTemplate::from_parts(p)?, origin))
     }
 
     /// Does a miner with this extranonce2 size fit into the pool's extranonce2 space?
@@ -173,18 +231,25 @@ impl Job {
         fits(self.origin.extranonce2_size, miner_e2)
     }
 
-    /// Zero bytes appended after the miner's extranonce2 to fill the pool's.
+    /// Zero bytes appended after the miner's extranonce2 to fill the pool's; 0 for a miner
+    /// that does not fit (callers check [`Job::fits`] first; this never underflows).
     fn padding(&self, miner_e2: usize) -> usize {
-        self.origin.extranonce2_size - TAG_SIZE - miner_e2
+        self.origin
+            .extranonce2_size
+            .saturating_sub(TAG_SIZE + miner_e2)
     }
 
     /// The middle of a `mining.notify` for miners with extranonce2 size `miner_e2`:
     /// `"prevhash","coinb1'","coinb2'",[branches],"version","nbits","ntime",`.
-    /// Precondition: `self.fits(miner_e2)`.
-    pub fn notify_body(&self, miner_e2: usize) -> std::rc::Rc<[u8]> {
-        if let Some(b) = &self.bodies.borrow()[miner_e2] {
-            return b.clone();
+    /// `None` if such a miner does not fit this job.
+    pub fn notify_body(&self, miner_e2: usize) -> Option<Rc<[u8]>> {
+        if !self.fits(miner_e2) || miner_e2 > MAX_MINER_E2 {
+            return None;
         }
+        Some(self.bodies[miner_e2].get_or_init(|| self.render_body(miner_e2)).clone())
+    }
+
+    fn render_body(&self, miner_e2: usize) -> Rc<[u8]> {
         let mut out = Vec::with_capacity(
             2 * (self.coinb1.len() + self.coinb2.len()) + 80 * self.branches.len() + 200,
         );
@@ -213,9 +278,7 @@ impl Job {
             "],\"{:08x}\",\"{:08x}\",\"{:08x}\",",
             self.version, self.nbits, self.ntime
         );
-        let body: std::rc::Rc<[u8]> = out.into();
-        self.bodies.borrow_mut()[miner_e2] = Some(body.clone());
-        body
+        out.into()
     }
 
     /// The extranonce2 the pool sees for a miner's share.
@@ -279,7 +342,7 @@ fn decode_coinb(hex: &str) -> Result<Box<[u8]>, JobError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stratum::msg::{envelope, PoolMessage};
+    use crate::wire::sv1::msg::{envelope, PoolMessage};
 
     /// Build a job from a notify line under a pool with extranonce1 `e1` and size `e2_size`.
     fn from_line(line: &[u8], e1: &[u8], e2_size: usize) -> Result<Job, JobError> {
@@ -314,7 +377,7 @@ mod tests {
     #[test]
     fn test_notify_body_moves_e1_into_coinb1_and_pads_coinb2() {
         let j = job(&[0xaa, 0xbb], 8);
-        let body = j.notify_body(4);
+        let body = j.notify_body(4).unwrap();
         let text = core::str::from_utf8(&body).unwrap();
         assert!(text.contains("\"01020304aabb\""), "{text}");
         assert!(text.contains("\"00000506\""), "{text}");

@@ -24,7 +24,7 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
 }
 
 /// A proxy config for these pools: (name, address, priority).
-pub fn config(pools: &[(&str, SocketAddr, u32)], miners_max: usize) -> hashmux::config::Config {
+pub fn config(pools: &[(&str, SocketAddr, u32)], miners_max: usize) -> hashmux::ops::config::Config {
     let pools: Vec<(&str, String, u32)> = pools
         .iter()
         .map(|(n, a, p)| (*n, a.to_string(), *p))
@@ -37,7 +37,7 @@ pub fn config_with(
     pools: &[(&str, String, u32)],
     miners_max: usize,
     job_timeout_secs: u32,
-) -> hashmux::config::Config {
+) -> hashmux::ops::config::Config {
     // The preferred pool (lowest priority) carries the weight; the others are failover-only.
     let best = pools.iter().map(|p| p.2).min().unwrap_or(0);
     let pools: Vec<String> = pools
@@ -50,7 +50,7 @@ pub fn config_with(
             "failover":{{"job_timeout_secs":{job_timeout_secs},"backoff_min_ms":200,"backoff_max_ms":1000}}}}"#,
         pools.join(",")
     );
-    hashmux::config::parse(json.as_bytes()).expect("test config parses")
+    hashmux::ops::config::parse(json.as_bytes()).expect("test config parses")
 }
 
 fn sha256d(data: &[u8]) -> [u8; 32] {

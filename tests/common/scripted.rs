@@ -23,6 +23,8 @@ struct Shared {
     ignore_submits: AtomicBool,
     /// Difficulty sent after authorize (0 means the default 0.0001).
     difficulty: Mutex<f64>,
+    /// extranonce2_size in the subscribe answer (0 means 8).
+    e2_size: AtomicUsize,
 }
 
 pub struct ScriptedPool {
@@ -54,6 +56,14 @@ impl ScriptedPool {
         let p = ScriptedPool::start();
         *p.shared.difficulty.lock().unwrap() = difficulty;
         p.shared.ignore_submits.store(true, Ordering::SeqCst);
+        p
+    }
+
+    /// A pool whose subscribe answer gives this extranonce2_size.
+    #[allow(dead_code)]
+    pub fn start_with_extranonce2(n: usize) -> ScriptedPool {
+        let p = ScriptedPool::start();
+        p.shared.e2_size.store(n, Ordering::SeqCst);
         p
     }
 
@@ -149,9 +159,15 @@ fn serve(s: TcpStream, sh: Arc<Shared>) {
             "mining.configure" => format!(
                 "{{\"id\":{id},\"result\":{{\"version-rolling\":true,\"version-rolling.mask\":\"1fffe000\"}},\"error\":null}}\n"
             ),
-            "mining.subscribe" => format!(
-                "{{\"id\":{id},\"result\":[[[\"mining.notify\",\"1\"]],\"aabbccdd\",8],\"error\":null}}\n"
-            ),
+            "mining.subscribe" => {
+                let n = match sh.e2_size.load(Ordering::SeqCst) {
+                    0 => 8,
+                    n => n,
+                };
+                format!(
+                    "{{\"id\":{id},\"result\":[[[\"mining.notify\",\"1\"]],\"aabbccdd\",{n}],\"error\":null}}\n"
+                )
+            }
             "mining.authorize" => {
                 let mut r = format!("{{\"id\":{id},\"result\":true,\"error\":null}}\n");
                 let d = *sh.difficulty.lock().unwrap();

@@ -163,7 +163,7 @@ pub struct Config {
     pub miners: MinerSettings,
     pub failover: FailoverSettings,
     /// The weighted split's controller and scheduler settings.
-    pub split: crate::split::SplitConfig,
+    pub split: crate::core::split::SplitConfig,
     /// Where totals and the split history are kept across restarts.
     pub stats: StatsSettings,
     /// Token for the HTTP control endpoints; `None` disables them.
@@ -201,7 +201,7 @@ impl ApiToken {
 }
 
 /// Parse a `split` section alone (the control API's body), with the config file's rules.
-pub fn parse_split(body: &[u8]) -> Result<crate::split::SplitConfig, ConfigError> {
+pub fn parse_split(body: &[u8]) -> Result<crate::core::split::SplitConfig, ConfigError> {
     convert::parse_split(body)
 }
 

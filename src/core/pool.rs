@@ -1,28 +1,22 @@
-//! Upstream pools: one connection per configured pool, shared by all miners.
-//!
-//! [`Pool`] owns a pool's connection state ([`PoolState`], one enum, transitions in
-//! [`Pool::on`]), its extranonce space, difficulty, version mask, current job, the submits
-//! awaiting an answer, and its counters. The connection itself runs in [`upstream`].
+//! One upstream pool as the core sees it, whatever its protocol: connection state
+//! ([`PoolState`], one enum, transitions in [`Pool::on`]), its extranonce space, difficulty,
+//! version mask, current job, the submits awaiting an answer, and its counters.
 //!
 //! Invariants: `conn_gen` increases on every new connection and every job carries the
-//! generation it came from; `epoch` increases on every clean job (new block); a forwarded
-//! share is counted exactly once as accepted, rejected or lost.
+//! generation it came from; `epoch` increases on every new block and extranonce change; a job
+//! is only built on the extranonce space of its own connection; a forwarded share is counted
+//! exactly once as accepted, rejected or lost.
 
-pub mod backoff;
-#[cfg(feature = "sv2")]
-pub mod sv2;
-pub mod upstream;
-
-use crate::config::PoolConfig;
-use crate::io::Outbox;
+use crate::ops::config::PoolConfig;
 use crate::stats::{RejectReasons, ShareCounters};
-use crate::work::job::Job;
+use crate::work::job::{Job, JobOrigin, MAX_E1};
 use crate::work::Difficulty;
 use std::rc::Rc;
 
 /// Submits in flight per pool; older unanswered ones are counted lost when overwritten.
 pub const INFLIGHT: usize = 512;
-/// First request id used for submits (smaller ids are the handshake).
+/// First request id used for SV1 submits (smaller ids are the handshake). SV2 sequence
+/// numbers start at 1.
 pub const FIRST_SUBMIT_ID: u64 = 100;
 /// Version mask asked of pools (BIP320 general-purpose bits).
 pub const WANTED_VERSION_MASK: u32 = 0x1fff_e000;
@@ -31,7 +25,7 @@ pub const WANTED_VERSION_MASK: u32 = 0x1fff_e000;
 pub enum PoolState {
     /// Opening TCP (includes DNS).
     Connecting,
-    /// Connected; configure/subscribe/authorize sent, not all answered or no job yet.
+    /// Connected; handshake under way, or no job yet.
     Handshake,
     /// Authorized and has a job from this connection: can take miners.
     Live,
@@ -60,30 +54,45 @@ pub struct InFlight {
     pub sent_ms: u64,
 }
 
+/// A pool's extranonce space: SV1 extranonce1 and extranonce2_size, or an SV2 channel's
+/// extranonce prefix and size. The one place these facts live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extranonce {
+    pub prefix: heapless::Vec<u8, MAX_E1>,
+    pub e2_size: usize,
+    /// The connection that announced it. A space from an older connection still sizes new
+    /// miners while the pool is away, but no job is built on it.
+    pub conn_gen: u32,
+}
+
 pub struct Pool {
     pub idx: usize,
     pub cfg: PoolConfig,
     pub state: PoolState,
     pub conn_gen: u32,
     pub epoch: u32,
-    pub extranonce1: heapless::Vec<u8, 32>,
-    /// Pool extranonce2 size on the current connection (0 before subscribe).
-    pub extranonce2_size: usize,
-    /// Last extranonce2 size ever seen (sizes miners before the pool is up again).
-    pub known_e2_size: Option<usize>,
+    /// The last extranonce space the pool announced (see [`Extranonce::conn_gen`]).
+    pub extranonce: Option<Extranonce>,
     /// Mask the pool allows; `None` if it does not do version rolling.
     pub version_mask: Option<u32>,
     pub difficulty: Difficulty,
     pub authorized: bool,
     /// An empty slot (no pool configured in it, or its pool was removed by a reload). Its
-    /// task idles; it is never live.
+    /// connection task idles; it is never live.
     pub vacant: bool,
     /// Taken out of the split and failover by the operator (control API); stays connected.
     pub disabled: bool,
+    /// The current job; `None` until the pool sends one on this connection and after its
+    /// extranonce changed.
     pub job: Option<Rc<Job>>,
     pub last_job_ms: u64,
     pub state_since_ms: u64,
-    pub out: Option<Rc<Outbox>>,
+    /// The connection is up (between `Connected` and `Lost`).
+    pub connected: bool,
+    /// The session is encrypted (SV2).
+    pub encrypted: bool,
+    /// The core asked the connection to close; `last_error` says why.
+    pub closing: bool,
     pub next_id: u64,
     inflight: Box<[Option<InFlight>]>,
     pub failures: u32,
@@ -93,9 +102,8 @@ pub struct Pool {
     pub connects: u64,
     /// Round-trip of the last answered submit.
     pub last_rtt_ms: u64,
-    /// Stratum V2 channel state while an SV2 connection is up.
-    #[cfg(feature = "sv2")]
-    pub sv2: Option<sv2::Sv2Link>,
+    /// Answers for submits that were not awaiting one (late, repeated or made up).
+    pub unknown_answers: u64,
 }
 
 impl Pool {
@@ -106,9 +114,7 @@ impl Pool {
             state: PoolState::Connecting,
             conn_gen: 0,
             epoch: 0,
-            extranonce1: heapless::Vec::new(),
-            extranonce2_size: 0,
-            known_e2_size: None,
+            extranonce: None,
             version_mask: None,
             difficulty: Difficulty::ONE,
             authorized: false,
@@ -117,7 +123,9 @@ impl Pool {
             job: None,
             last_job_ms: 0,
             state_since_ms: 0,
-            out: None,
+            connected: false,
+            encrypted: false,
+            closing: false,
             next_id: FIRST_SUBMIT_ID,
             inflight: vec![None; INFLIGHT].into_boxed_slice(),
             failures: 0,
@@ -126,8 +134,7 @@ impl Pool {
             rejects: RejectReasons::default(),
             connects: 0,
             last_rtt_ms: 0,
-            #[cfg(feature = "sv2")]
-            sv2: None,
+            unknown_answers: 0,
         }
     }
 
@@ -151,6 +158,23 @@ impl Pool {
 
     pub fn is_live(&self) -> bool {
         self.state == PoolState::Live
+    }
+
+    /// Can take miners: live, has a job, not switched off by the operator.
+    pub fn usable(&self) -> bool {
+        self.is_live() && self.job.is_some() && !self.disabled && !self.vacant
+    }
+
+    /// The extranonce space of the current connection, if it announced one.
+    pub fn current_extranonce(&self) -> Option<&Extranonce> {
+        self.extranonce
+            .as_ref()
+            .filter(|x| self.connected && x.conn_gen == self.conn_gen)
+    }
+
+    /// Extranonce2 size to size new miners by: the current one, else the last one seen.
+    pub fn known_e2_size(&self) -> Option<usize> {
+        self.extranonce.as_ref().map(|x| x.e2_size)
     }
 
     /// Apply an event; the one place where the state changes. Returns true if it changed.
@@ -220,43 +244,30 @@ impl Pool {
         self.inflight.len()
     }
 
-    /// What a job issued now by this pool records about where it came from.
-    pub fn job_origin(&self) -> crate::work::job::JobOrigin {
-        crate::work::job::JobOrigin {
+    /// What a job issued now by this pool records about where it came from; `None` without
+    /// an extranonce space on this connection.
+    pub fn job_origin(&self) -> Option<JobOrigin> {
+        let x = self.current_extranonce()?;
+        Some(JobOrigin {
             pool: self.idx,
             conn_gen: self.conn_gen,
             epoch: self.epoch,
-            extranonce1: self.extranonce1.clone(),
-            extranonce2_size: self.extranonce2_size,
+            extranonce1: x.prefix.clone(),
+            extranonce2_size: x.e2_size,
             difficulty: self.difficulty,
-        }
+        })
     }
 
-    /// An SV2 session (certificate verified) is up.
-    pub fn is_encrypted(&self) -> bool {
-        #[cfg(feature = "sv2")]
-        {
-            self.sv2.is_some() && self.out.is_some()
-        }
-        #[cfg(not(feature = "sv2"))]
-        {
-            false
-        }
-    }
-
-    /// A new connection is up: fresh generation, output queue and handshake state.
-    pub fn begin_connection(&mut self, out: Rc<Outbox>, now: u64) {
+    /// A new connection is up: fresh generation and handshake state.
+    pub fn begin_connection(&mut self, encrypted: bool, now: u64) {
         self.conn_gen = self.conn_gen.wrapping_add(1);
         self.connects += 1;
-        self.out = Some(out);
+        self.connected = true;
+        self.encrypted = encrypted;
         self.authorized = false;
         self.job = None;
-        self.extranonce2_size = 0;
         self.last_error.clear();
-        #[cfg(feature = "sv2")]
-        {
-            self.sv2 = None;
-        }
+        self.next_id = if encrypted { 1 } else { FIRST_SUBMIT_ID };
         self.on(PoolEvent::Connected, now);
     }
 
@@ -271,7 +282,9 @@ impl Pool {
 
     pub fn set_error(&mut self, e: &str) {
         self.last_error.clear();
-        let _ = self.last_error.push_str(crate::stats::truncate(e, 96));
+        let _ = self
+            .last_error
+            .push_str(crate::stats::truncate(e, self.last_error.capacity()));
     }
 }
 
@@ -290,7 +303,7 @@ mod tests {
 
     fn pool() -> Pool {
         let cfg =
-            crate::config::parse(br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}]}"#)
+            crate::ops::config::parse(br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}]}"#)
                 .unwrap();
         Pool::new(0, cfg.pools[0].clone())
     }

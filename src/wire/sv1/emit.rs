@@ -152,7 +152,7 @@ pub fn submit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stratum::{json, msg};
+    use crate::wire::sv1::{json, msg};
 
     #[test]
     fn test_error_line_escapes_message() {

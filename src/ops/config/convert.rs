@@ -22,8 +22,8 @@ use super::{
     DEFAULT_MIN_DIFFICULTY, DIFFICULTY_LIMIT, LEVEL_MAX, LOG_LEVELS, MAX_POOLS, MAX_WEIGHT,
     NAME_MAX, TOKEN_MAX, TOKEN_MIN, URL_MAX,
 };
-use crate::split::pid::{Preset, MAX_WINDOW};
-use crate::split::SplitConfig;
+use crate::core::split::pid::{Preset, MAX_WINDOW};
+use crate::core::split::SplitConfig;
 use crate::work::Difficulty;
 
 /// Decodes a `split` section on its own (the control API's body), with the same rules and

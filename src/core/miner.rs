@@ -1,24 +1,19 @@
-//! Downstream miners: SV1 sessions on the listen socket.
+//! One connected miner as the core sees it, whatever its protocol.
 //!
-//! [`Miner`] is one connected miner: its constant identity (tag, extranonce2 size, version
-//! mask), its [`MinerState`], the jobs recently sent to it ([`JobRing`]), duplicate detection,
-//! vardiff, and counters. [`session`] turns its lines into actions; [`listener`] accepts
-//! connections and enforces the caps.
+//! [`Miner`]: its constant identity (tag, extranonce2 size, version mask), its
+//! [`MinerState`], requests waiting for the first pool ([`Deferred`]), the jobs recently
+//! sent to it ([`JobRing`]), duplicate detection, vardiff, hashrate and counters.
 //!
 //! Invariants: a miner's tag and extranonce2 size never change while it is connected; job
-//! ids in its ring have pairwise distinct CRC16; it is only sent jobs in `Working`.
+//! ids in its ring have pairwise distinct CRC16; it is only sent jobs in `Working`, and only
+//! jobs it fits.
 
-pub mod listener;
-pub mod session;
-pub mod vardiff;
-
-use crate::io::Outbox;
+use super::vardiff::Vardiff;
 use crate::stats::ShareCounters;
 use crate::work::job::{Job, TAG_SIZE};
 use crate::work::Difficulty;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use vardiff::Vardiff;
 
 /// Jobs remembered per miner (Avalon keeps 3; cgminer more). Shares for older ids are stale.
 pub const JOB_RING: usize = 8;
@@ -33,6 +28,14 @@ pub enum MinerState {
     Authorized,
     /// Subscribed and authorized: receives jobs.
     Working,
+}
+
+/// A request answered only once a pool has told us its extranonce size and version mask
+/// (or after [`super::POOL_WAIT_MS`]), in the order it came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deferred {
+    Configure { version_rolling: bool, mask: u32 },
+    Subscribe { agent: Option<heapless::String<64>> },
 }
 
 /// What a session event does to the state.
@@ -124,7 +127,12 @@ pub struct Miner {
     pub version_mask: Option<u32>,
     pub worker: heapless::String<64>,
     pub agent: heapless::String<64>,
-    pub out: Rc<Outbox>,
+    /// Requests waiting for the first pool, with their request ids, oldest first.
+    pub deferred: heapless::Deque<(super::ReqId, Deferred), 2>,
+    /// When the oldest deferred request arrived.
+    pub deferred_since_ms: u64,
+    /// The core asked for this connection to be closed; it gets nothing more.
+    pub closing: bool,
     /// Pool this miner works for now.
     pub pool: Option<usize>,
     pub jobs: JobRing,
@@ -201,7 +209,6 @@ impl Miner {
         id: u32,
         tag: [u8; TAG_SIZE],
         addr: SocketAddr,
-        out: Rc<Outbox>,
         vardiff: Vardiff,
         now_ms: u64,
     ) -> Miner {
@@ -214,7 +221,9 @@ impl Miner {
             version_mask: None,
             worker: heapless::String::new(),
             agent: heapless::String::new(),
-            out,
+            deferred: heapless::Deque::new(),
+            deferred_since_ms: 0,
+            closing: false,
             pool: None,
             jobs: JobRing::default(),
             // Spread ids between miners; they only need to be distinct per miner.
@@ -266,7 +275,7 @@ impl Miner {
             let id = self.next_job_id;
             let mut buf = [0u8; 8];
             let text = hex_id(id, &mut buf);
-            let crc = crate::stratum::crc16(text);
+            let crc = crate::wire::sv1::crc16(text);
             if !self.jobs.has_crc(crc) {
                 return (id, crc);
             }
@@ -328,7 +337,6 @@ mod tests {
             5,
             [0, 5],
             "127.0.0.1:1".parse().unwrap(),
-            Rc::new(Outbox::new(1024)),
             v,
             0,
         )
@@ -420,7 +428,7 @@ mod tests {
     }
 
     fn dummy_job() -> Rc<Job> {
-        use crate::stratum::msg::{envelope, PoolMessage};
+        use crate::wire::sv1::msg::{envelope, PoolMessage};
         let line = br#"{"id":null,"method":"mining.notify","params":["j","0000000000000000000000000000000000000000000000000000000000000000","","",[],"20000000","1d00ffff","65000000",false]}"#;
         let env = envelope(line).unwrap();
         let PoolMessage::Notify(n) = PoolMessage::parse(&env).unwrap() else {

@@ -13,8 +13,8 @@
 //! A file that fails any check is refused as a whole with a reason ([`LoadError`]); the caller
 //! reports it and starts from zero. Never fatal.
 
-use super::history::History;
-use super::ShareCounters;
+use crate::stats::history::History;
+use crate::stats::ShareCounters;
 use std::fmt::{self, Write};
 
 const MAGIC: &str = "hashmux-stats 1";
@@ -177,7 +177,7 @@ pub fn decode(bytes: &[u8]) -> Result<Saved, LoadError> {
             Some("history") => {
                 let hex = it.next().ok_or_else(bad)?;
                 let mut raw = vec![0u8; hex.len() / 2];
-                if crate::stratum::hex_decode(hex, &mut raw) != Some(raw.len()) {
+                if crate::wire::sv1::hex_decode(hex, &mut raw) != Some(raw.len()) {
                     return Err(bad());
                 }
                 saved.history = Some(
@@ -195,6 +195,51 @@ pub fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Write the core's stats file now (if one is configured). Errors are logged, never fatal.
+pub fn save(core: &mut crate::core::Core) {
+    let Some(path) = core.config().stats.file.clone() else {
+        return;
+    };
+    let mut saved = core.take_saved();
+    let text = encode(&saved);
+    if let Some(h) = saved.history.take() {
+        core.restore_history(h);
+    }
+    match write_file(&path, &text) {
+        Ok(()) => log::debug!("stats saved to {}", path.display()),
+        Err(e) => {
+            log::warn!(target: "stats_save_failed", "cannot write stats file {}: {e}", path.display())
+        }
+    }
+}
+
+/// Load the stats file at start. A missing file is normal; a damaged one is reported and
+/// ignored.
+pub fn load(core: &mut crate::core::Core) {
+    let Some(path) = core.config().stats.file.clone() else {
+        return;
+    };
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            log::warn!(target: "stats_load_failed", "cannot read stats file {}: {e}; starting from zero", path.display());
+            return;
+        }
+    };
+    match decode(&bytes) {
+        Ok(saved) => {
+            core.load_saved(saved);
+            log::info!(target: "stats_loaded", "stats loaded from {}", path.display());
+        }
+        Err(e) => log::warn!(
+            target: "stats_load_failed",
+            "stats file {} is damaged ({e}); ignoring it and starting from zero",
+            path.display()
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,332 @@
+//! The core driven in virtual time: events in, actions out, no sockets and no sleeping.
+
+use super::*;
+use crate::work::job::PoolJobId;
+use std::net::SocketAddr;
+
+struct World {
+    core: Core,
+    now: u64,
+}
+
+fn template(id: &str, prev: u8, clean: bool) -> JobTemplate {
+    JobTemplate {
+        id: PoolJobId::Text(heapless::String::try_from(id).unwrap()),
+        prevhash: [prev; 32],
+        coinb1: vec![1, 2, 3, 4].into(),
+        coinb2: vec![5, 6].into(),
+        branches: heapless::Vec::new(),
+        version: 0x2000_0000,
+        nbits: 0x1d00_ffff,
+        ntime: 0x6500_0000,
+        clean,
+    }
+}
+
+impl World {
+    fn new(json: &str) -> World {
+        let cfg = crate::ops::config::parse(json.as_bytes()).unwrap();
+        World {
+            core: Core::new(cfg, 0),
+            now: 0,
+        }
+    }
+
+    fn one_pool() -> World {
+        World::new(
+            r#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}],
+                "miners":{"start_difficulty":1e-10,"min_difficulty":1e-10}}"#,
+        )
+    }
+
+    fn drain(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.core.poll_action()).collect()
+    }
+
+    fn pool(&mut self, idx: usize, ev: Upstream<'_>) {
+        self.core.handle_pool(idx, ev, self.now);
+    }
+
+    /// Pool `idx` connects, subscribes with (`e1`, `e2`), authorizes and sends job `j1`.
+    fn pool_up(&mut self, idx: usize, e1: &[u8], e2: usize) {
+        self.pool(idx, Upstream::Connecting);
+        self.pool(idx, Upstream::Connected { encrypted: false });
+        self.pool(idx, Upstream::VersionMask(Some(0x1fff_e000)));
+        self.pool(
+            idx,
+            Upstream::Extranonce {
+                prefix: e1,
+                e2_size: e2,
+            },
+        );
+        self.pool(idx, Upstream::Authorized);
+        self.pool(idx, Upstream::Target(Difficulty::parse("1e-10").unwrap()));
+        self.pool(idx, Upstream::Job(template("j1", 1, true)));
+    }
+
+    fn miner_ev(&mut self, id: MinerId, ev: Downstream<'_>) {
+        self.core.handle_miner(id, ev, self.now);
+    }
+
+    /// A miner that subscribes and authorizes.
+    fn miner(&mut self, addr: &str) -> MinerId {
+        let a: SocketAddr = addr.parse().unwrap();
+        let id = self.core.miner_connected(a, self.now).unwrap();
+        self.miner_ev(id, Downstream::Subscribe { req: "1", agent: None });
+        self.miner_ev(id, Downstream::Authorize { req: "2", user: "w" });
+        id
+    }
+
+    fn tick_to(&mut self, t: u64) {
+        while self.now < t {
+            self.now = (self.now + 1000).min(t);
+            self.core.tick(self.now);
+        }
+    }
+}
+
+/// Jobs (our id, job, extranonce2 size) sent to `miner` in `actions`.
+fn notifies(actions: &[Action], miner: MinerId) -> Vec<(u32, Rc<Job>, usize)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Miner(
+                m,
+                ToMiner::Notify {
+                    id, job, e2_size, ..
+                },
+            ) if *m == miner => Some((*id, job.clone(), *e2_size)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn every_job_fits(actions: &[Action]) -> bool {
+    actions.iter().all(|a| match a {
+        Action::Miner(_, ToMiner::Notify { job, e2_size, .. }) => job.fits(*e2_size),
+        _ => true,
+    })
+}
+
+#[test]
+fn test_working_miner_without_pool_gets_keepalive_after_55s() {
+    let mut w = World::one_pool();
+    let id = w.miner("127.0.0.1:9");
+    w.tick_to(5_000);
+    w.drain();
+    w.tick_to(5_000 + KEEPALIVE_MS);
+    let sent = w.drain();
+    assert!(
+        sent.iter()
+            .any(|a| matches!(a, Action::Miner(m, ToMiner::SetDifficulty(_)) if *m == id)),
+        "keepalive sent"
+    );
+    w.tick_to(6_000 + KEEPALIVE_MS);
+    assert!(w.drain().iter().all(|a| !matches!(a, Action::Miner(..))), "not again at once");
+}
+
+#[test]
+fn test_subscribed_miner_silent_for_idle_timeout_is_closed() {
+    let mut w = World::one_pool();
+    let id = w.miner("127.0.0.1:9");
+    w.tick_to(599_000);
+    w.miner_ev(id, Downstream::Received { bytes: 10 });
+    w.tick_to(1_198_000);
+    assert!(!w.drain().iter().any(|a| matches!(a, Action::Miner(m, ToMiner::Close) if *m == id)));
+    w.tick_to(1_201_000);
+    assert!(w.drain().iter().any(|a| matches!(a, Action::Miner(m, ToMiner::Close) if *m == id)));
+}
+
+#[test]
+fn test_full_table_refuses_and_counts() {
+    let mut w = World::new(
+        r#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}],"miners":{"max":2}}"#,
+    );
+    let a: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert!(w.core.miner_connected(a, 0).is_ok());
+    assert!(w.core.miner_connected(a, 0).is_ok());
+    assert_eq!(w.core.miner_connected(a, 0), Err(Refused::TableFull));
+    assert_eq!(w.core.refused(), 1);
+}
+
+#[test]
+fn test_one_address_past_its_limit_is_refused_others_admitted() {
+    let mut w = World::new(
+        r#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}],"miners":{"max":8,"max_per_address":2}}"#,
+    );
+    let a: SocketAddr = "192.168.1.20:4000".parse().unwrap();
+    let b: SocketAddr = "192.168.1.21:4000".parse().unwrap();
+    assert!(w.core.miner_connected(a, 0).is_ok());
+    assert!(w.core.miner_connected(a, 0).is_ok());
+    assert_eq!(w.core.miner_connected(a, 0), Err(Refused::TooManyFromAddress));
+    assert!(w.core.miner_connected(b, 0).is_ok(), "another address still gets in");
+    assert_eq!(w.core.refused(), 1);
+}
+
+#[test]
+fn test_tags_are_unique_and_not_reused_at_once() {
+    let mut w = World::one_pool();
+    let a: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let id1 = w.core.miner_connected(a, 0).unwrap();
+    let t1 = w.core.miners()[0].tag;
+    w.miner_ev(id1, Downstream::Gone { why: "test" });
+    w.core.miner_connected(a, 0).unwrap();
+    assert_ne!(w.core.miners()[0].tag, t1, "a freed tag is not handed out again at once");
+}
+
+#[test]
+fn test_connected_subscribe_before_any_pool_is_answered_when_the_pool_reports_its_size() {
+    let mut w = World::one_pool();
+    let id = w.miner("127.0.0.1:9");
+    let early = w.drain();
+    assert!(
+        !early.iter().any(|a| matches!(a, Action::Miner(_, ToMiner::Reply { answer: Answer::Subscribe { .. }, .. }))),
+        "subscribe waits for a pool"
+    );
+    w.pool_up(0, &[0xaa, 0xbb], 8);
+    let later = w.drain();
+    let sub = later.iter().find_map(|a| match a {
+        Action::Miner(m, ToMiner::Reply { answer: Answer::Subscribe { e2_size, .. }, .. }) if *m == id => Some(*e2_size),
+        _ => None,
+    });
+    assert_eq!(sub, Some(4), "sized for the pool's extranonce2 of 8");
+    assert_eq!(notifies(&later, id).len(), 1, "and given the pool's job");
+}
+
+#[test]
+fn test_connected_subscribe_with_no_pool_is_answered_after_the_wait() {
+    let mut w = World::one_pool();
+    let id = w.miner("127.0.0.1:9");
+    w.tick_to(POOL_WAIT_MS - 1000);
+    assert!(w.drain().is_empty() || w.core.miners()[0].deferred.len() == 1);
+    w.tick_to(POOL_WAIT_MS + 1000);
+    let a = w.drain();
+    assert!(a.iter().any(|a| matches!(a, Action::Miner(m, ToMiner::Reply { answer: Answer::Subscribe { e2_size: 4, .. }, .. }) if *m == id)));
+}
+
+/// The crash of issue 13: a pool raises its extranonce2 size with `mining.set_extranonce`; a
+/// miner that arrives afterwards is sized for the new size and must never get the pool's old
+/// job (its padding would underflow). It waits for the pool's next job, which fits.
+#[test]
+fn test_live_pool_extranonce_grows_new_miner_never_gets_the_old_job() {
+    let mut w = World::one_pool();
+    w.pool_up(0, &[0xaa], 4); // miners get extranonce2 size 2
+    let first = w.miner("127.0.0.1:9");
+    let a = w.drain();
+    assert_eq!(notifies(&a, first)[0].2, 2);
+    w.pool(0, Upstream::Extranonce { prefix: &[0xcc], e2_size: 8 });
+    let second = w.miner("127.0.0.2:9");
+    w.tick_to(10_000);
+    w.pool(0, Upstream::Job(template("j2", 1, false)));
+    w.tick_to(20_000);
+    let a = w.drain();
+    assert!(every_job_fits(&a), "a job that does not fit was handed out");
+    let got = notifies(&a, second);
+    assert!(!got.is_empty(), "the new miner gets the pool's next job");
+    assert!(got.iter().all(|(_, j, e2)| *e2 == 4 && j.origin.extranonce2_size == 8));
+    assert_eq!(w.core.miners().iter().find(|m| m.id == second).unwrap().e2_size, 4);
+    // The first miner (size 2) fits the new space too.
+    assert!(notifies(&a, first).iter().all(|(_, j, _)| j.origin.extranonce2_size == 8));
+}
+
+#[test]
+fn test_live_pool_extranonce_changes_old_jobs_shares_are_stale() {
+    let mut w = World::one_pool();
+    w.pool_up(0, &[0xaa], 8);
+    let id = w.miner("127.0.0.1:9");
+    let a = w.drain();
+    let (job_id, _, _) = notifies(&a, id)[0].clone();
+    w.pool(0, Upstream::Extranonce { prefix: &[0xcc], e2_size: 8 });
+    let share = MinerShare {
+        job: Some(job_id),
+        extranonce2: Some(&[0, 0, 0, 1]),
+        ntime: 0x6500_0000,
+        nonce: 7,
+        version_bits: None,
+        #[cfg(feature = "sim")]
+        sim_hash: None,
+    };
+    w.miner_ev(id, Downstream::Submit { req: "9", share });
+    let a = w.drain();
+    assert!(a.iter().any(|a| matches!(a, Action::Miner(_, ToMiner::Reply { answer: Answer::Refused(Refusal::Stale), .. }))));
+    assert!(!a.iter().any(|a| matches!(a, Action::Pool(_, ToPool::Submit(_)))));
+}
+
+#[test]
+fn test_live_pool_share_forwarded_then_books_balance_through_verdicts_and_loss() {
+    let mut w = World::one_pool();
+    w.pool_up(0, &[0xaa], 8);
+    let id = w.miner("127.0.0.1:9");
+    let (job_id, _, _) = notifies(&w.drain(), id)[0].clone();
+    let mut ids = Vec::new();
+    for n in 0..5u32 {
+        let e2 = n.to_be_bytes();
+        let share = MinerShare {
+            job: Some(job_id),
+            extranonce2: Some(&e2),
+            ntime: 0x6500_0000,
+            nonce: n,
+            version_bits: None,
+            #[cfg(feature = "sim")]
+            sim_hash: None,
+        };
+        w.miner_ev(id, Downstream::Submit { req: "9", share });
+        for a in w.drain() {
+            if let Action::Pool(0, ToPool::Submit(s)) = a {
+                assert_eq!(s.extranonce2.len(), 8);
+                ids.push(s.id);
+            }
+        }
+    }
+    assert_eq!(ids.len(), 5, "every share met the tiny pool target");
+    w.pool(0, Upstream::Verdict { id: ids[0], accepted: true, reason: "" });
+    w.pool(0, Upstream::Verdict { id: ids[1], accepted: false, reason: "low" });
+    w.pool(0, Upstream::Verdict { id: ids[1], accepted: true, reason: "" }); // again: ignored
+    w.pool(0, Upstream::Verdict { id: 99_999, accepted: true, reason: "" }); // never sent
+    w.pool(0, Upstream::Lost { why: "gone", retry_after_ms: None });
+    let p = &w.core.pools()[0];
+    let s = &p.shares;
+    assert_eq!((s.forwarded, s.accepted, s.rejected, s.lost), (5, 1, 1, 3));
+    assert_eq!(p.unknown_answers, 2);
+    let m = &w.core.miners()[0].shares;
+    assert_eq!((m.forwarded, m.accepted, m.rejected, m.lost), (5, 1, 1, 3));
+}
+
+#[test]
+fn test_live_pool_lost_miners_fail_over_to_the_next_by_priority() {
+    let mut w = World::new(
+        r#"{"pools":[{"name":"a","url":"stratum+tcp://127.0.0.1:1","user":"u","priority":1},
+                     {"name":"b","url":"stratum+tcp://127.0.0.1:2","user":"u","priority":2}]}"#,
+    );
+    w.pool_up(0, &[0xaa], 8);
+    w.pool_up(1, &[0xbb], 8);
+    let id = w.miner("127.0.0.1:9");
+    assert_eq!(notifies(&w.drain(), id)[0].1.origin.pool, 0);
+    w.pool(0, Upstream::Lost { why: "gone", retry_after_ms: Some(5_000) });
+    let a = w.drain();
+    assert_eq!(notifies(&a, id).last().unwrap().1.origin.pool, 1);
+    assert_eq!(w.core.pool_retry_at(0), Some(5_000));
+}
+
+#[test]
+fn test_live_pool_silent_past_job_timeout_is_closed_with_its_reason() {
+    let mut w = World::one_pool();
+    w.pool_up(0, &[0xaa], 8);
+    w.drain();
+    w.tick_to(181_000);
+    assert!(w.drain().iter().any(|a| matches!(a, Action::Pool(0, ToPool::Close))));
+    w.pool(0, Upstream::Lost { why: "closed by the proxy", retry_after_ms: None });
+    assert_eq!(w.core.pools()[0].last_error.as_str(), "no new job for 180 s");
+}
+
+#[test]
+fn test_pool_with_unusable_extranonce_is_closed_and_never_takes_miners() {
+    let mut w = World::one_pool();
+    w.pool(0, Upstream::Connecting);
+    w.pool(0, Upstream::Connected { encrypted: false });
+    w.pool(0, Upstream::Extranonce { prefix: &[1], e2_size: 3 });
+    assert!(w.drain().iter().any(|a| matches!(a, Action::Pool(0, ToPool::Close))));
+    w.pool(0, Upstream::Extranonce { prefix: &[1], e2_size: usize::MAX });
+    w.pool(0, Upstream::Job(template("j", 1, true)));
+    assert!(w.core.pools()[0].job.is_none(), "no job without a usable extranonce");
+}

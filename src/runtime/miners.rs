@@ -1,0 +1,94 @@
+//! Accept miners on the stratum port and run one task per connection: read lines, turn each
+//! into an event with the connection kind, hand it to the core, and write what comes back.
+//!
+//! Caps: the core admits or refuses each newcomer (table size, per-address limit); a line
+//! longer than [`MINER_LINE_CAP`] closes that connection; each miner's output is bounded.
+
+use super::{MinerIo, Shared};
+use crate::core::{Downstream, MinerId};
+use crate::downstream::sv1::Sv1Miner;
+use crate::downstream::Kind;
+use crate::io::{LineReader, Outbox};
+use async_net::{TcpListener, TcpStream};
+use futures_lite::future;
+use smol::LocalExecutor;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// Longest line a miner may send (a submit is ~200 bytes, a configure ~300).
+pub const MINER_LINE_CAP: usize = 4096;
+/// Output buffered per miner before it is considered stuck and dropped.
+pub const MINER_OUT_CAP: usize = 256 * 1024;
+
+pub async fn run(rt: Rc<Shared>, listener: TcpListener, ex: Rc<LocalExecutor<'static>>) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                smol::Timer::after(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(id) = rt.with_core(|c, now| c.miner_connected(addr, now)) else {
+            drop(stream);
+            continue;
+        };
+        let out = Rc::new(Outbox::new(MINER_OUT_CAP));
+        let io = MinerIo {
+            out: out.clone(),
+            kind: Kind::Sv1,
+        };
+        if rt.io.borrow_mut().miners.insert(id, io).is_err() {
+            // The core's table and this one have the same cap; this cannot happen.
+            rt.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why: "no room" }, now));
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        ex.spawn(serve(rt.clone(), stream, addr, id, out)).detach();
+    }
+}
+
+async fn serve(rt: Rc<Shared>, stream: TcpStream, addr: SocketAddr, id: MinerId, out: Rc<Outbox>) {
+    let mut rs = stream.clone();
+    let mut ws = stream;
+    let read = async {
+        let mut reader = LineReader::new(MINER_LINE_CAP);
+        let mut session = Sv1Miner::new(addr);
+        let mut reply = Vec::new();
+        loop {
+            match reader.next_line(&mut rs).await {
+                Ok(Some(line)) => {
+                    reply.clear();
+                    let bytes = line.len() + 1;
+                    let r = session.on_line(line, &mut reply);
+                    let closing = r.as_ref().err().map(|c| c.to_string());
+                    rt.with_core(|c, now| {
+                        c.handle_miner(id, Downstream::Received { bytes }, now);
+                        if let Ok(Some(ev)) = r {
+                            c.handle_miner(id, ev, now);
+                        }
+                    });
+                    if !reply.is_empty() {
+                        out.push(|b| b.extend_from_slice(&reply));
+                    }
+                    if let Some(why) = closing {
+                        return why;
+                    }
+                }
+                Ok(None) => return "closed by the miner".to_string(),
+                Err(e) => return e.to_string(),
+            }
+        }
+    };
+    let write = async {
+        match out.run_writer(&mut ws).await {
+            Ok(()) => "closed by the proxy".to_string(),
+            Err(e) => format!("write failed: {e}"),
+        }
+    };
+    let why = future::or(read, write).await;
+    out.close();
+    rt.io.borrow_mut().miners.remove(&id);
+    rt.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why: &why }, now));
+}
