@@ -7,7 +7,7 @@ mod common;
 use common::notify_line;
 
 use hashmux::wire::sv1::msg::{envelope, PoolMessage};
-use hashmux::work::job::{Job, JobOrigin, ShareInput};
+use hashmux::work::job::{Job, JobOrigin, ShareInput, Variant};
 use hashmux::work::Difficulty;
 use std::time::Instant;
 
@@ -35,6 +35,7 @@ fn validation_rate() {
         extranonce1: heapless::Vec::from_slice(&[1, 2, 3, 4]).unwrap(),
         extranonce2_size: 8,
         difficulty: Difficulty::ONE,
+        serial: 1,
     };
     let job = Job::from_notify(&n, origin).unwrap();
     let target = Difficulty::ONE.target();
@@ -51,6 +52,7 @@ fn validation_rate() {
                 ntime: 0x6560f0a0,
                 nonce,
                 version: 0x2000_0000,
+                variant: Variant(0),
             });
             met += target.is_met_by(&h) as u32;
         }

@@ -340,6 +340,10 @@ fn test_pool_grows_extranonce2_size_new_miner_waits_for_a_fitting_job_nobody_cra
         (s.pool("s")?.extranonce2_size == 8).then_some(())
     });
     let second = miners(proxy.stratum_addr, 1);
+    wait_for(20, "the new miner subscribed with extranonce2 size 4", || {
+        let s = proxy.snapshot()?;
+        s.miners.iter().any(|m| m.extranonce2_size == 4 && !m.worker.is_empty()).then_some(())
+    });
     // The pool's next job is built on the new space: both miners fit it.
     pool.inject(scripted::notify_line(77, false).as_bytes());
     keep_mining(&second, &[0], 2, "the new miner mining on the pool's next job");

@@ -51,6 +51,8 @@ impl Bytes<'_> {
 struct Seen {
     /// Miners alive, and the job ids each was sent (latest last).
     miners: Vec<(MinerId, Vec<u32>)>,
+    /// Per miner, every (job serial, copy) it was given: each notify must be new work.
+    work: std::collections::HashMap<MinerId, std::collections::HashSet<(u64, u32)>>,
     /// Share ids sent to each pool.
     submits: [Vec<u64>; MAX_POOLS],
 }
@@ -176,6 +178,7 @@ fn step(core: &mut Core, seen: &mut Seen, b: &mut Bytes<'_>, now: &mut u64) -> O
                     if op & 0x40 != 0 {
                         core.handle_miner(id, Downstream::Gone { why: "fuzz" }, *now);
                         seen.miners.retain(|(m, _)| *m != id);
+                        seen.work.remove(&id);
                     } else {
                         core.handle_miner(id, Downstream::Malformed { submit: op & 0x20 != 0 }, *now);
                     }
@@ -203,9 +206,11 @@ fn check(core: &mut Core, seen: &mut Seen) {
         match &a {
             Action::Miner(id, msg) => {
                 let m = core.miners().iter().find(|m| m.id == *id);
-                if let ToMiner::Notify { id: job_id, job, e2_size, .. } = msg {
+                if let ToMiner::Notify { id: job_id, job, e2_size, variant, .. } = msg {
                     assert!(job.fits(*e2_size), "a job that does not fit was handed out");
-                    assert!(job.notify_body(*e2_size).is_some());
+                    assert!(job.notify_body(*e2_size, *variant).is_some());
+                    let fresh = seen.work.entry(*id).or_default().insert((job.origin.serial, variant.0));
+                    assert!(fresh, "miner {id} was given work it had before");
                     let m = m.expect("a notify for a miner that is gone");
                     assert_eq!(m.e2_size, *e2_size);
                     if let Some((_, jobs)) = seen.miners.iter_mut().find(|(x, _)| x == id) {

@@ -11,7 +11,7 @@ mod checks;
 
 use hashmux::wire::sv1::msg::{envelope, subscribe_result, PoolMessage};
 use hashmux::wire::sv1::{emit, hex_decode, Value};
-use hashmux::work::job::{miner_e2_size, Job, JobOrigin, ShareInput, TAG_SIZE};
+use hashmux::work::job::{miner_e2_size, Job, JobOrigin, ShareInput, Variant, TAG_SIZE};
 use hashmux::work::Difficulty;
 use libfuzzer_sys::fuzz_target;
 
@@ -51,13 +51,14 @@ fuzz_target!(|data: &[u8]| {
                 extranonce1: heapless::Vec::from_slice(&E1).unwrap(),
                 extranonce2_size: POOL_E2,
                 difficulty: Difficulty::ONE,
+                serial: 1,
             };
             let Ok(job) = Job::from_notify(&n, origin) else {
                 return;
             };
             let miner_e2 = miner_e2_size(POOL_E2).unwrap();
             assert!(job.fits(miner_e2));
-            let body = job.notify_body(miner_e2);
+            let body = job.notify_body(miner_e2, Variant(0)).expect("the miner fits");
             let mut line = Vec::new();
             emit::notify(&mut line, 0x1a2b, &body, n.clean);
             let text = &line[..line.len() - 1];
@@ -84,13 +85,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(m.clean, n.clean);
             let tag = [0u8, 7];
             let e2 = [1u8, 2, 3, 4];
-            assert_eq!(job.pool_extranonce2(&tag, &e2).len(), POOL_E2);
+            assert_eq!(job.pool_extranonce2(&tag, &e2, Variant(7)).len(), POOL_E2);
             let _ = job.share_hash(&ShareInput {
                 tag: &tag,
                 miner_extranonce2: &e2,
                 ntime: n.ntime,
                 nonce: 0,
                 version: n.version,
+                variant: Variant(0),
             });
         }
         PoolMessage::SetDifficulty(text) => checks::check_difficulty(text),

@@ -9,7 +9,8 @@ use super::miner::{Miner, MinerState, SentJob};
 use super::pool::Pool;
 use super::split::scheduler::MinerInput;
 use super::split::{self, Candidate, MinerNeeds};
-use super::{Action, Core, ToMiner};
+use super::{Action, Core, ToMiner, MIN_NOTIFY_GAP_MS, POOL_FLOOR_RATIO};
+use crate::work::Difficulty;
 use crate::work::job::Job;
 use crate::{MAX_MINERS, MAX_POOLS};
 use std::collections::VecDeque;
@@ -48,26 +49,41 @@ fn usable(cands: &[Candidate], needs: &MinerNeeds) -> u16 {
         .fold(0, |acc, c| acc | (1 << c.idx))
 }
 
+/// The difficulty miner `m` works at on `job`: its vardiff difficulty, capped by the job's
+/// pool difficulty (the pool must see all the work the miner does), but never below
+/// `min_difficulty` nor below vardiff / [`POOL_FLOOR_RATIO`]: a pool asking an absurdly low
+/// difficulty gets every share the miner finds at that floor, not every hash.
+pub(super) fn local_difficulty(m: &Miner, job: &Job, min: Difficulty) -> Difficulty {
+    let v = m.vardiff.current();
+    let floor = Difficulty((v.0 / POOL_FLOOR_RATIO).max(1)).max(min);
+    v.min(job.origin.difficulty).max(floor)
+}
+
 /// Send `job` to `m`, preceded by a difficulty if it changes. The local difficulty never
-/// exceeds the pool difficulty the job was issued under. `job` comes from [`job_for`].
+/// exceeds the pool difficulty the job was issued under. `job` comes from [`job_for`]. A job
+/// the miner had before goes out as a copy it never had ([`Miner::next_variant`]): every
+/// notify is new work.
 pub(super) fn send_job(
     actions: &mut VecDeque<Action>,
     m: &mut Miner,
     job: Rc<Job>,
     clean: bool,
+    floor: Difficulty,
     now: u64,
 ) {
-    let d = m.vardiff.current().min(job.origin.difficulty);
+    let d = local_difficulty(m, &job, floor);
     if m.sent_difficulty != Some(d) {
         actions.push_back(Action::Miner(m.id, ToMiner::SetDifficulty(d)));
         m.sent_difficulty = Some(d);
     }
     let (id, crc) = m.new_job_id();
+    let variant = m.next_variant(job.origin.pool, job.origin.serial);
     actions.push_back(Action::Miner(
         m.id,
         ToMiner::Notify {
             id,
             job: job.clone(),
+            variant,
             e2_size: m.e2_size,
             clean,
         },
@@ -78,8 +94,14 @@ pub(super) fn send_job(
         crc,
         job,
         difficulty: d,
+        variant,
     });
     m.last_tx_ms = now;
+    m.last_notify_ms = now;
+    if clean {
+        m.last_clean_ms = now;
+    }
+    m.job_due = false;
 }
 
 impl Core {
@@ -118,8 +140,11 @@ impl Core {
         self.history.roll(now);
     }
 
-    /// A pool has a new job: give it to every miner working for that pool that fits it.
+    /// A pool has a new job: give it to every miner working for that pool that fits it, or,
+    /// to a miner that had a notify less than [`MIN_NOTIFY_GAP_MS`] ago, at the next tick
+    /// (then the pool's latest job). A clean job may follow a plain one at once.
     pub(super) fn broadcast(&mut self, pool: usize, job: &Rc<Job>, now: u64) {
+        let floor = self.cfg.miners.min_difficulty;
         let p = &self.pools[pool];
         for m in self.miners.iter_mut() {
             if m.state != MinerState::Working || m.closing || m.pool != Some(pool) {
@@ -129,8 +154,14 @@ impl Core {
                 // Placed on this pool by the same event: it has this job already.
                 continue;
             }
+            let recent = now.saturating_sub(m.last_notify_ms) < MIN_NOTIFY_GAP_MS;
+            let clean_ok = job.clean && now.saturating_sub(m.last_clean_ms) >= MIN_NOTIFY_GAP_MS;
+            if recent && !clean_ok {
+                m.job_due = true;
+                continue;
+            }
             if let Some(j) = job_for(p, m).filter(|j| Rc::ptr_eq(j, job)) {
-                send_job(&mut self.actions, m, j, job.clean, now);
+                send_job(&mut self.actions, m, j, job.clean, floor, now);
             }
         }
     }
@@ -241,7 +272,8 @@ impl Core {
         let old = m.pool;
         // Work for the old pool stays valid while that pool is live: don't make the miner drop it.
         let old_live = old.is_some_and(|o| self.pools[o].is_live());
-        send_job(&mut self.actions, m, job, !old_live, now);
+        let floor = self.cfg.miners.min_difficulty;
+        send_job(&mut self.actions, m, job, !old_live, floor, now);
         m.since_ms = now;
         if let Some(o) = old.filter(|&o| o != t) {
             m.switches += 1;

@@ -10,7 +10,7 @@
 
 use super::vardiff::Vardiff;
 use crate::stats::ShareCounters;
-use crate::work::job::{Job, TAG_SIZE};
+use crate::work::job::{Job, Variant, TAG_SIZE};
 use crate::work::Difficulty;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -53,6 +53,8 @@ pub struct SentJob {
     pub job: Rc<Job>,
     /// Local difficulty in force for this job.
     pub difficulty: Difficulty,
+    /// Which copy of the job it was.
+    pub variant: Variant,
 }
 
 /// The last [`JOB_RING`] jobs sent to a miner.
@@ -144,12 +146,22 @@ pub struct Miner {
     pub connected_ms: u64,
     pub last_rx_ms: u64,
     pub last_tx_ms: u64,
+    /// When the last notify (and the last clean one) went out: a flooding pool's jobs are
+    /// coalesced to at most one per [`super::MIN_NOTIFY_GAP_MS`].
+    pub last_notify_ms: u64,
+    pub last_clean_ms: u64,
+    /// A newer job of its pool is waiting for the gap to pass (sent by the next tick).
+    pub job_due: bool,
     pub last_share_ms: u64,
     pub shares: ShareCounters,
     pub switches: u64,
     pub bytes_in: u64,
     /// When it started working for its current pool.
     pub since_ms: u64,
+    /// Per pool, the last job of that pool this miner was given (serial) and the copies of it
+    /// given so far. Only a pool's current job is ever handed out, so this tells whether the
+    /// miner had a job before ([`Miner::next_variant`]).
+    pub copies: [(u64, u32); crate::MAX_POOLS],
     /// Estimated hashes per second (moving average of valid work).
     pub hashrate: u64,
     /// `shares.work_valid` at the last estimate.
@@ -234,11 +246,15 @@ impl Miner {
             connected_ms: now_ms,
             last_rx_ms: now_ms,
             last_tx_ms: now_ms,
+            last_notify_ms: 0,
+            last_clean_ms: 0,
+            job_due: false,
             last_share_ms: 0,
             shares: ShareCounters::default(),
             switches: 0,
             bytes_in: 0,
             since_ms: now_ms,
+            copies: [(u64::MAX, 0); crate::MAX_POOLS],
             hashrate: 0,
             work_mark: 0,
             rate: RateRing::new(now_ms),
@@ -266,6 +282,20 @@ impl Miner {
         );
         self.state = next;
         true
+    }
+
+    /// The copy of pool `pool`'s job `serial` to give this miner next: 0 for a job it never
+    /// had, else a copy of it that it never had.
+    pub fn next_variant(&mut self, pool: usize, serial: u64) -> Variant {
+        let Some(c) = self.copies.get_mut(pool) else {
+            return Variant(0);
+        };
+        if c.0 == serial {
+            c.1 = c.1.wrapping_add(1);
+        } else {
+            *c = (serial, 0);
+        }
+        Variant(c.1)
     }
 
     /// A fresh job id whose CRC16 differs from every job in the ring.
@@ -381,6 +411,7 @@ mod tests {
                 crc,
                 job: job.clone(),
                 difficulty: Difficulty::ONE,
+                variant: Variant(0),
             });
             crcs.insert(crc);
         }
@@ -441,6 +472,7 @@ mod tests {
             extranonce1: heapless::Vec::new(),
             extranonce2_size: 8,
             difficulty: Difficulty::ONE,
+            serial: 1,
         };
         Rc::new(Job::from_notify(&n, origin).unwrap())
     }

@@ -34,7 +34,7 @@ pub use reconfigure::{Applied, ControlError};
 use crate::ops::config::Config;
 use crate::stats::history::History;
 use crate::stats::ShareCounters;
-use crate::work::job::{Job, JobTemplate, TAG_SIZE};
+use crate::work::job::{Job, JobTemplate, Variant, TAG_SIZE};
 use crate::work::Difficulty;
 use crate::MAX_POOLS;
 use miner::Miner;
@@ -53,6 +53,18 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 20_000;
 pub const POOL_WAIT_MS: u64 = 5_000;
 /// How often each pool is told the hashrate working for it (SV2 `UpdateChannel`).
 pub const HASHRATE_REPORT_MS: u64 = 60_000;
+/// Shortest gap between two notifies to one miner (a clean job may follow a plain one at
+/// once): a pool flooding jobs reaches each miner as its latest job at most this often, which
+/// Avalon firmware (3 jobs kept) tolerates.
+pub const MIN_NOTIFY_GAP_MS: u64 = 1_000;
+/// A pool sending more jobs than this in one second is flagged as flooding.
+pub const FLOOD_JOBS_PER_SEC: u32 = 20;
+/// A miner's difficulty never drops below its vardiff difficulty divided by this, whatever a
+/// pool asks: a pool asking 1e-300 gets every share, at most this many times the configured
+/// share rate per miner, instead of every hash.
+pub const POOL_FLOOR_RATIO: u64 = 16;
+/// Shares whose ntime is before their job's or this far after it are refused, as pools do.
+pub const MAX_NTIME_AHEAD_S: u32 = 7_000;
 
 /// A miner connection, unique for the life of the process.
 pub type MinerId = u32;
@@ -158,6 +170,8 @@ pub enum Refusal {
     NoVersionRolling,
     LowDifficulty,
     Duplicate,
+    /// The share's ntime is before its job's, or more than [`MAX_NTIME_AHEAD_S`] after.
+    NtimeOutOfRange,
 }
 
 impl Refusal {
@@ -188,6 +202,10 @@ impl fmt::Display for Refusal {
             Refusal::NoVersionRolling => f.write_str("version rolling was not negotiated"),
             Refusal::LowDifficulty => f.write_str("low difficulty share"),
             Refusal::Duplicate => f.write_str("duplicate share"),
+            Refusal::NtimeOutOfRange => write!(
+                f,
+                "ntime out of range (from the job's ntime to {MAX_NTIME_AHEAD_S} s after it)"
+            ),
         }
     }
 }
@@ -212,10 +230,12 @@ pub enum ToMiner {
     Reply { req: ReqId, answer: Answer },
     /// Applies to the jobs sent after it.
     SetDifficulty(Difficulty),
-    /// Work: `job` under our job id `id`, for a miner with extranonce2 size `e2_size`.
+    /// Work: copy `variant` of `job` under our job id `id`, for a miner with extranonce2
+    /// size `e2_size`.
     Notify {
         id: u32,
         job: Rc<Job>,
+        variant: Variant,
         e2_size: usize,
         clean: bool,
     },

@@ -10,7 +10,7 @@ use super::pool::{InFlight, WANTED_VERSION_MASK};
 use super::vardiff::Vardiff;
 use super::{
     req_id, Action, Answer, Core, Downstream, MinerId, MinerShare, PoolSubmit, Refusal,
-    Refused, ToMiner, ToPool, POOL_WAIT_MS,
+    Refused, ToMiner, ToPool, MAX_NTIME_AHEAD_S, POOL_WAIT_MS,
 };
 use crate::stats::ShareCounters;
 use crate::work::hash::rolled_version;
@@ -272,6 +272,10 @@ impl Core {
             m.shares.stale += 1;
             return Err(Refusal::Stale);
         }
+        if s.ntime < job.ntime || s.ntime > job.ntime.saturating_add(MAX_NTIME_AHEAD_S) {
+            m.shares.malformed += 1;
+            return Err(Refusal::NtimeOutOfRange);
+        }
         let Some(e2) = s.extranonce2.filter(|e| e.len() == m.e2_size) else {
             m.shares.malformed += 1;
             return Err(Refusal::BadExtranonce2 { size: m.e2_size });
@@ -296,6 +300,7 @@ impl Core {
             ntime: s.ntime,
             nonce: s.nonce,
             version,
+            variant: sent.variant,
         };
         #[cfg(feature = "sim")]
         let hash = s.sim_hash.unwrap_or_else(|| job.share_hash(&input));
@@ -327,7 +332,7 @@ impl Core {
         if pool_diff.target().is_met_by(&hash) {
             let submit = PoolSubmit {
                 id: 0,
-                extranonce2: job.pool_extranonce2(&m.tag, e2),
+                extranonce2: job.pool_extranonce2(&m.tag, e2, sent.variant),
                 ntime: s.ntime,
                 nonce: s.nonce,
                 version,

@@ -5,7 +5,10 @@
 //! sends a job built on it; miners working for the pool wait for that job or go elsewhere.
 
 use super::pool::{Extranonce, InFlight, PoolEvent};
-use super::{Action, Core, ToMiner, ToPool, Upstream};
+use super::{
+    Action, Core, ToMiner, ToPool, Upstream, FLOOD_JOBS_PER_SEC, MIN_NOTIFY_GAP_MS,
+    POOL_FLOOR_RATIO,
+};
 use crate::work::job::{miner_e2_size, Job, MAX_E1};
 use std::rc::Rc;
 
@@ -31,9 +34,19 @@ impl Core {
                 self.maybe_ready(idx, now);
             }
             Upstream::Target(d) => {
+                let floor = self.cfg.miners.min_difficulty;
                 let p = &mut self.pools[idx];
                 log::debug!("pool {}: difficulty {d}", p.cfg.name);
                 p.difficulty = d;
+                let below = d < floor;
+                if below && !p.below_floor {
+                    let why = format!(
+                        "asks difficulty {d}, below miners.min_difficulty {floor}: miners stay at or above {floor} (and at least 1/{POOL_FLOOR_RATIO} of their vardiff difficulty); every share they find still goes to the pool"
+                    );
+                    log::warn!(target: "pool_message", "pool {}: {why}", p.cfg.name);
+                    p.set_error(&why);
+                }
+                p.below_floor = below;
             }
             Upstream::Job(t) => {
                 let p = &mut self.pools[idx];
@@ -48,6 +61,22 @@ impl Core {
                 let new_block = t.clean || p.job.as_ref().is_some_and(|j| j.prevhash != t.prevhash);
                 if new_block {
                     p.epoch = p.epoch.wrapping_add(1);
+                }
+                p.jobs_made += 1;
+                let second = now / 1000;
+                if second != p.flood_second {
+                    p.flood_second = second;
+                    p.jobs_in_second = 0;
+                }
+                p.jobs_in_second += 1;
+                let quiet_since = p.flood_reported_ms.is_none_or(|t| now.saturating_sub(t) >= 60_000);
+                if p.jobs_in_second > FLOOD_JOBS_PER_SEC && quiet_since {
+                    p.flood_reported_ms = Some(now);
+                    let why = format!(
+                        "sends more than {FLOOD_JOBS_PER_SEC} jobs a second; each miner gets its latest job at most once every {MIN_NOTIFY_GAP_MS} ms"
+                    );
+                    log::warn!(target: "pool_message", "pool {}: {why}", p.cfg.name);
+                    p.set_error(&why);
                 }
                 let Some(origin) = p.job_origin() else { return };
                 let was_usable = p.usable();

@@ -95,6 +95,8 @@ pub struct Pool {
     pub closing: bool,
     pub next_id: u64,
     inflight: Box<[Option<InFlight>]>,
+    /// Occupied slots of `inflight`.
+    waiting: usize,
     pub failures: u32,
     pub last_error: heapless::String<160>,
     pub shares: ShareCounters,
@@ -104,6 +106,15 @@ pub struct Pool {
     pub last_rtt_ms: u64,
     /// Answers for submits that were not awaiting one (late, repeated or made up).
     pub unknown_answers: u64,
+    /// Jobs this slot has made (never reset): with `idx`, each job's serial.
+    pub jobs_made: u64,
+    /// Jobs received in the second `flood_second` (ms / 1000), to flag a flooding pool.
+    pub jobs_in_second: u32,
+    pub flood_second: u64,
+    /// When the pool was last reported as flooding (reported at most once a minute).
+    pub flood_reported_ms: Option<u64>,
+    /// The pool asks a difficulty below `miners.min_difficulty` (reported once per episode).
+    pub below_floor: bool,
 }
 
 impl Pool {
@@ -128,6 +139,7 @@ impl Pool {
             closing: false,
             next_id: FIRST_SUBMIT_ID,
             inflight: vec![None; INFLIGHT].into_boxed_slice(),
+            waiting: 0,
             failures: 0,
             last_error: heapless::String::new(),
             shares: ShareCounters::default(),
@@ -135,6 +147,11 @@ impl Pool {
             connects: 0,
             last_rtt_ms: 0,
             unknown_answers: 0,
+            jobs_made: 0,
+            jobs_in_second: 0,
+            flood_second: 0,
+            flood_reported_ms: None,
+            below_floor: false,
         }
     }
 
@@ -217,7 +234,11 @@ impl Pool {
         if n == 0 {
             return Some(f);
         }
-        self.inflight[(f.id % n) as usize].replace(f)
+        let old = self.inflight[(f.id % n) as usize].replace(f);
+        if old.is_none() {
+            self.waiting += 1;
+        }
+        old
     }
 
     /// The submit with this id, if still awaiting an answer.
@@ -228,7 +249,10 @@ impl Pool {
         }
         let slot = &mut self.inflight[(id % n) as usize];
         match slot {
-            Some(f) if f.id == id => slot.take(),
+            Some(f) if f.id == id => {
+                self.waiting -= 1;
+                slot.take()
+            }
             _ => None,
         }
     }
@@ -255,6 +279,7 @@ impl Pool {
             extranonce1: x.prefix.clone(),
             extranonce2_size: x.e2_size,
             difficulty: self.difficulty,
+            serial: ((self.idx as u64) << 56) | self.jobs_made,
         })
     }
 
@@ -273,11 +298,13 @@ impl Pool {
 
     /// Every submit still awaiting an answer (on connection loss: they are lost).
     pub fn drain_inflight(&mut self) -> impl Iterator<Item = InFlight> + '_ {
+        self.waiting = 0;
         self.inflight.iter_mut().filter_map(|s| s.take())
     }
 
+    /// Submits awaiting an answer.
     pub fn inflight_count(&self) -> usize {
-        self.inflight.iter().filter(|s| s.is_some()).count()
+        self.waiting
     }
 
     pub fn set_error(&mut self, e: &str) {
@@ -349,6 +376,8 @@ mod tests {
         p.track(f(101));
         let dropped = p.track(f(101 + INFLIGHT as u64));
         assert_eq!(dropped.map(|x| x.id), Some(101));
+        assert_eq!(p.inflight_count(), 1);
         assert_eq!(p.drain_inflight().count(), 1);
+        assert_eq!(p.inflight_count(), 0);
     }
 }

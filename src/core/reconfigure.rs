@@ -151,8 +151,10 @@ impl Core {
                         // Keep connection generations increasing in a reused slot, so a late
                         // share for the old pool's job can never reach the new pool.
                         let gen = p.conn_gen.wrapping_add(1_000);
+                        let jobs_made = p.jobs_made;
                         *p = Pool::new(idx, np.clone());
                         p.conn_gen = gen;
+                        p.jobs_made = jobs_made;
                         log::info!(target: "config_reloaded", "pool {} added", np.name);
                         a.pools_changed = true;
                         a.weights_changed |= np.weight > 0;

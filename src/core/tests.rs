@@ -330,3 +330,128 @@ fn test_pool_with_unusable_extranonce_is_closed_and_never_takes_miners() {
     w.pool(0, Upstream::Job(template("j", 1, true)));
     assert!(w.core.pools()[0].job.is_none(), "no job without a usable extranonce");
 }
+
+/// (job serial, copy) of every notify to `miner`.
+fn work_given(actions: &[Action], miner: MinerId) -> Vec<(u64, u32)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Miner(m, ToMiner::Notify { job, variant, .. }) if *m == miner => {
+                Some((job.origin.serial, variant.0))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn share<'a>(job: u32, e2: &'a [u8], ntime: u32, nonce: u32) -> MinerShare<'a> {
+    MinerShare {
+        job: Some(job),
+        extranonce2: Some(e2),
+        ntime,
+        nonce,
+        version_bits: None,
+        #[cfg(feature = "sim")]
+        sim_hash: None,
+    }
+}
+
+#[test]
+fn test_working_miner_retargets_keepalives_and_moves_back_always_get_new_work() {
+    for pool_e2 in [8, 6] {
+        // 8: two padding bytes to vary; 6 (miner 4 bytes): none, the ntime moves instead.
+        let mut w = World::new(
+            r#"{"pools":[{"name":"a","url":"stratum+tcp://127.0.0.1:1","user":"u","weight":50},
+                         {"name":"b","url":"stratum+tcp://127.0.0.1:2","user":"u","weight":50}],
+                "miners":{"start_difficulty":1e-10,"min_difficulty":1e-10,"max_difficulty":1},
+                "split":{"min_dwell_secs":5,"hysteresis_secs":1},
+                "failover":{"job_timeout_secs":3600}}"#,
+        );
+        w.pool_up(0, &[0xaa], pool_e2);
+        w.pool_up(1, &[0xbb], pool_e2);
+        let id = w.miner("127.0.0.1:9");
+        let mut all = w.drain();
+        let mut nonce = 0;
+        // Almost an hour with a share every few seconds (vardiff retargets up), no new pool jobs
+        // (keepalives re-send the same pool jobs), and a 50/50 split moving the miner back
+        // and forth between the two pools' unchanged jobs.
+        for t in (1_000..3_500_000u64).step_by(1_000) {
+            w.now = t;
+            if t % 4_000 == 0 {
+                let sent = notifies(&all, id);
+                let (job_id, job, _) = sent.last().unwrap().clone();
+                nonce += 1;
+                let e2 = [0, 0, 0, nonce as u8];
+                w.miner_ev(id, Downstream::Received { bytes: 100 });
+                w.miner_ev(id, Downstream::Submit { req: "7", share: share(job_id, &e2, job.ntime + 5, nonce) });
+            }
+            w.core.tick(t);
+            all.extend(w.drain());
+        }
+        let given = work_given(&all, id);
+        let distinct: std::collections::HashSet<_> = given.iter().collect();
+        assert!(given.len() > 40, "{} notifies", given.len());
+        assert_eq!(distinct.len(), given.len(), "some work was handed out twice (pool e2 {pool_e2})");
+        assert!(given.iter().any(|(_, v)| *v > 0), "copies were needed");
+        assert!(every_job_fits(&all));
+        assert_eq!(w.core.miners()[0].shares.duplicate, 0);
+    }
+}
+
+#[test]
+fn test_live_pool_flooding_jobs_reaches_each_miner_at_most_once_a_second_with_the_latest() {
+    let mut w = World::one_pool();
+    w.pool_up(0, &[0xaa], 8);
+    let id = w.miner("127.0.0.1:9");
+    w.drain();
+    w.now = 2_000;
+    for n in 0..500 {
+        w.now += 2; // 500 jobs in one second
+        w.pool(0, Upstream::Job(template(&format!("f{n}"), 1, false)));
+    }
+    let burst = w.drain();
+    assert!(notifies(&burst, id).len() <= 1, "{} notifies in the burst", notifies(&burst, id).len());
+    w.now += 1_000;
+    w.core.tick(w.now);
+    let after = w.drain();
+    let last = notifies(&after, id);
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].1.id, PoolJobId::Text(heapless::String::try_from("f499").unwrap()), "the latest job");
+    assert!(w.core.pools()[0].last_error.contains("jobs a second"));
+}
+
+#[test]
+fn test_live_pool_absurd_difficulty_keeps_miners_at_the_floor_and_says_so_once() {
+    let mut w = World::new(
+        r#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}],
+            "miners":{"start_difficulty":1,"min_difficulty":0.001}}"#,
+    );
+    w.pool_up(0, &[0xaa], 8); // pool_up asks 1e-10, below the floor of 0.001
+    let id = w.miner("127.0.0.1:9");
+    let a = w.drain();
+    let floor = Difficulty::parse("0.0625").unwrap(); // vardiff 1 / 16
+    let d = a.iter().find_map(|a| match a {
+        Action::Miner(m, ToMiner::SetDifficulty(d)) if *m == id => Some(*d),
+        _ => None,
+    });
+    assert_eq!(d, Some(floor));
+    assert!(w.core.pools()[0].last_error.contains("below miners.min_difficulty"));
+    let err = w.core.pools()[0].last_error.clone();
+    w.pool(0, Upstream::Target(Difficulty(1)));
+    assert_eq!(w.core.pools()[0].last_error, err, "said once");
+}
+
+#[test]
+fn test_working_miner_ntime_before_the_job_or_hours_ahead_is_refused() {
+    let mut w = World::one_pool();
+    w.pool_up(0, &[0xaa], 8);
+    let id = w.miner("127.0.0.1:9");
+    let (job_id, job, _) = notifies(&w.drain(), id)[0].clone();
+    for (ntime, ok) in [(job.ntime - 1, false), (job.ntime + 7_200, false), (job.ntime + 60, true)] {
+        w.miner_ev(id, Downstream::Submit { req: "5", share: share(job_id, &[0, 0, 0, 9], ntime, ntime) });
+        let refused = w.drain().iter().any(|a| {
+            matches!(a, Action::Miner(_, ToMiner::Reply { answer: Answer::Refused(Refusal::NtimeOutOfRange), .. }))
+        });
+        assert_eq!(refused, !ok, "ntime {ntime}");
+    }
+}

@@ -2,7 +2,7 @@
 //! miner idle timeouts, requests that waited long enough for a pool, keepalives, vardiff,
 //! hashrate reports, the PID and the scheduler, and the periodic stats save.
 
-use super::assign::{job_for, send_job};
+use super::assign::{job_for, local_difficulty, send_job};
 use super::miner::MinerState;
 use super::pool::PoolState;
 use super::{Action, Core, ToMiner, ToPool, HANDSHAKE_TIMEOUT_MS, HASHRATE_REPORT_MS, KEEPALIVE_MS};
@@ -52,6 +52,7 @@ impl Core {
 
     fn miner_housekeeping(&mut self, now: u64) {
         let idle_timeout = self.cfg.miners.idle_timeout_secs as u64 * 1000;
+        let floor = self.cfg.miners.min_difficulty;
         let dt = now.saturating_sub(std::mem::replace(&mut self.last_tick_ms, now));
         for m in self.miners.iter_mut() {
             m.update_hashrate(dt);
@@ -71,13 +72,18 @@ impl Core {
             if m.state != MinerState::Working {
                 continue;
             }
-            let retarget = m.vardiff.retarget(now).is_some();
-            let quiet = now.saturating_sub(m.last_tx_ms) >= KEEPALIVE_MS;
             let current = m.pool.and_then(|p| job_for(&self.pools[p], m));
+            let before = current.as_ref().map(|j| local_difficulty(m, j, floor));
+            m.vardiff.retarget(now);
+            let retarget = current.as_ref().map(|j| local_difficulty(m, j, floor)) != before;
+            let quiet = now.saturating_sub(m.last_tx_ms) >= KEEPALIVE_MS;
             match current {
-                // Resend the current job with a fresh id: carries a new difficulty, or
-                // just keeps the miner from declaring us dead.
-                Some(job) if retarget || quiet => send_job(&mut self.actions, m, job, false, now),
+                // A new copy of the current job (new work, see `Miner::next_variant`): carries
+                // a new difficulty, the pool's latest job held back by the notify gap, or just
+                // keeps the miner from declaring us dead.
+                Some(job) if retarget || quiet || m.job_due => {
+                    send_job(&mut self.actions, m, job, false, floor, now)
+                }
                 None if quiet => {
                     let d = m.sent_difficulty.unwrap_or(m.vardiff.current());
                     self.actions

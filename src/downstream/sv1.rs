@@ -159,10 +159,11 @@ pub fn write(out: &mut Vec<u8>, msg: &ToMiner) {
         ToMiner::Notify {
             id,
             job,
+            variant,
             e2_size,
             clean,
         } => {
-            if let Some(body) = job.notify_body(*e2_size) {
+            if let Some(body) = job.notify_body(*e2_size, *variant) {
                 emit::notify(out, *id, &body, *clean);
             }
         }

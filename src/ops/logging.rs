@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn test_json_line_module_target_becomes_last_segment() {
-        assert!(json_line(log::Level::Info, "hashmux::pools::upstream", "x")
+        assert!(json_line(log::Level::Info, "hashmux::upstream::sv1", "x")
             .contains("\"event\":\"upstream\""));
     }
 }

@@ -98,7 +98,18 @@ pub struct JobOrigin {
     pub extranonce1: heapless::Vec<u8, MAX_E1>,
     pub extranonce2_size: usize,
     pub difficulty: Difficulty,
+    /// Unique among the jobs of this process (pool index and the pool's job count): tells
+    /// whether a miner has had this job before.
+    pub serial: u64,
 }
+
+/// Which copy of a job a miner gets. Copy 0 is the job as the pool made it; copy `n` varies
+/// the bytes hashmux owns so that it is different work: the padding of the pool's
+/// extranonce2 (`n` little-endian), and, past what the padding can count (or with no padding
+/// at all), the ntime, `n >> 8·padding` seconds later. A miner that restarts its extranonce2
+/// on every notify (cgminer, bfgminer, Avalon) therefore never redoes work it did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Variant(pub u32);
 
 /// A job as an upstream decoded it, before the core gives it an origin: what every protocol
 /// delivers, validated and owned.
@@ -198,6 +209,8 @@ pub struct ShareInput<'a> {
     pub nonce: u32,
     /// The header version after rolling.
     pub version: u32,
+    /// The copy of the job the miner worked on.
+    pub variant: Variant,
 }
 
 impl Job {
@@ -231,25 +244,50 @@ impl Job {
         fits(self.origin.extranonce2_size, miner_e2)
     }
 
-    /// Zero bytes appended after the miner's extranonce2 to fill the pool's; 0 for a miner
-    /// that does not fit (callers check [`Job::fits`] first; this never underflows).
+    /// Bytes appended after the miner's extranonce2 to fill the pool's; 0 for a miner that
+    /// does not fit (callers check [`Job::fits`] first; this never underflows).
     fn padding(&self, miner_e2: usize) -> usize {
         self.origin
             .extranonce2_size
             .saturating_sub(TAG_SIZE + miner_e2)
     }
 
+    /// The padding bytes of copy `v` for a miner with extranonce2 size `miner_e2`.
+    pub fn padding_bytes(&self, miner_e2: usize, v: Variant) -> heapless::Vec<u8, 32> {
+        let n = self.padding(miner_e2);
+        let mut out = heapless::Vec::new();
+        let le = v.0.to_le_bytes();
+        for i in 0..n {
+            let _ = out.push(le.get(i).copied().unwrap_or(0));
+        }
+        out
+    }
+
+    /// The ntime copy `v` is handed out with.
+    pub fn ntime_of(&self, miner_e2: usize, v: Variant) -> u32 {
+        let n = self.padding(miner_e2);
+        let carry = if n >= 4 { 0 } else { v.0 >> (8 * n) };
+        self.ntime.wrapping_add(carry)
+    }
+
     /// The middle of a `mining.notify` for miners with extranonce2 size `miner_e2`:
     /// `"prevhash","coinb1'","coinb2'",[branches],"version","nbits","ntime",`.
-    /// `None` if such a miner does not fit this job.
-    pub fn notify_body(&self, miner_e2: usize) -> Option<Rc<[u8]>> {
+    /// `None` if such a miner does not fit this job. Copy 0 is rendered once per size.
+    pub fn notify_body(&self, miner_e2: usize, v: Variant) -> Option<Rc<[u8]>> {
         if !self.fits(miner_e2) || miner_e2 > MAX_MINER_E2 {
             return None;
         }
-        Some(self.bodies[miner_e2].get_or_init(|| self.render_body(miner_e2)).clone())
+        if v != Variant(0) {
+            return Some(self.render_body(miner_e2, v));
+        }
+        Some(
+            self.bodies[miner_e2]
+                .get_or_init(|| self.render_body(miner_e2, v))
+                .clone(),
+        )
     }
 
-    fn render_body(&self, miner_e2: usize) -> Rc<[u8]> {
+    fn render_body(&self, miner_e2: usize, v: Variant) -> Rc<[u8]> {
         let mut out = Vec::with_capacity(
             2 * (self.coinb1.len() + self.coinb2.len()) + 80 * self.branches.len() + 200,
         );
@@ -259,9 +297,7 @@ impl Job {
         stratum::hex_push(&mut out, &self.coinb1);
         stratum::hex_push(&mut out, &self.origin.extranonce1);
         out.extend_from_slice(b"\",\"");
-        for _ in 0..self.padding(miner_e2) {
-            out.extend_from_slice(b"00");
-        }
+        stratum::hex_push(&mut out, &self.padding_bytes(miner_e2, v));
         stratum::hex_push(&mut out, &self.coinb2);
         out.extend_from_slice(b"\",[");
         for (i, b) in self.branches.iter().enumerate() {
@@ -276,32 +312,31 @@ impl Job {
         let _ = write!(
             out,
             "],\"{:08x}\",\"{:08x}\",\"{:08x}\",",
-            self.version, self.nbits, self.ntime
+            self.version,
+            self.nbits,
+            self.ntime_of(miner_e2, v)
         );
         out.into()
     }
 
-    /// The extranonce2 the pool sees for a miner's share.
-    pub fn pool_extranonce2(&self, tag: &[u8], miner_e2: &[u8]) -> heapless::Vec<u8, 32> {
+    /// The extranonce2 the pool sees for a miner's share on copy `v`.
+    pub fn pool_extranonce2(&self, tag: &[u8], miner_e2: &[u8], v: Variant) -> heapless::Vec<u8, 32> {
         let mut e2 = heapless::Vec::new();
         let _ = e2.extend_from_slice(tag);
         let _ = e2.extend_from_slice(miner_e2);
-        for _ in 0..self.padding(miner_e2.len()) {
-            let _ = e2.push(0);
-        }
+        let _ = e2.extend_from_slice(&self.padding_bytes(miner_e2.len(), v));
         e2
     }
 
     /// sha256d of the 80-byte header the share describes.
     pub fn share_hash(&self, s: &ShareInput<'_>) -> [u8; 32] {
-        let pad = [0u8; 32];
-        let pad = &pad[..self.padding(s.miner_extranonce2.len())];
+        let pad = self.padding_bytes(s.miner_extranonce2.len(), s.variant);
         let cb = hash::sha256d_parts(&[
             &self.coinb1,
             &self.origin.extranonce1,
             s.tag,
             s.miner_extranonce2,
-            pad,
+            &pad,
             &self.coinb2,
         ]);
         let root = hash::merkle_root(&cb, &self.branches);
@@ -357,6 +392,7 @@ mod tests {
             extranonce1: heapless::Vec::from_slice(e1).unwrap(),
             extranonce2_size: e2_size,
             difficulty: Difficulty::ONE,
+            serial: 1,
         };
         Job::from_notify(&n, origin)
     }
@@ -377,7 +413,7 @@ mod tests {
     #[test]
     fn test_notify_body_moves_e1_into_coinb1_and_pads_coinb2() {
         let j = job(&[0xaa, 0xbb], 8);
-        let body = j.notify_body(4).unwrap();
+        let body = j.notify_body(4, Variant(0)).unwrap();
         let text = core::str::from_utf8(&body).unwrap();
         assert!(text.contains("\"01020304aabb\""), "{text}");
         assert!(text.contains("\"00000506\""), "{text}");
@@ -388,7 +424,7 @@ mod tests {
     fn test_pool_extranonce2_is_tag_e2_padding() {
         let j = job(&[0xaa], 8);
         assert_eq!(
-            &j.pool_extranonce2(&[0, 7], &[1, 2, 3])[..],
+            &j.pool_extranonce2(&[0, 7], &[1, 2, 3], Variant(0))[..],
             &[0, 7, 1, 2, 3, 0, 0, 0]
         );
     }
@@ -406,8 +442,9 @@ mod tests {
             ntime: 1,
             nonce: 2,
             version: 0x2000_0000,
+            variant: Variant(0),
         });
-        let pool_e2 = j.pool_extranonce2(&tag, &e2);
+        let pool_e2 = j.pool_extranonce2(&tag, &e2, Variant(0));
         let cb =
             hash::sha256d_parts(&[&[1, 2, 3, 4], &[0xaa, 0xbb, 0xcc, 0xdd], &pool_e2, &[5, 6]]);
         let root = hash::merkle_root(&cb, &j.branches);
@@ -422,6 +459,40 @@ mod tests {
                 2
             ))
         );
+    }
+
+    #[test]
+    fn test_copies_of_a_job_differ_in_padding_then_ntime_and_hash_as_the_pool_sees_them() {
+        // Padding of 2 bytes (pool 8, tag 2, miner 4): copies 1..65535 vary the padding.
+        let j = job(&[0xaa], 8);
+        let tag = [0, 5];
+        let e2 = [1, 2, 3, 4];
+        let v = Variant(0x0102);
+        let body = String::from_utf8(j.notify_body(4, v).unwrap().to_vec()).unwrap();
+        assert!(body.contains("\"02010506\""), "{body}");
+        assert_eq!(j.ntime_of(4, v), 0x6500_0000);
+        assert_eq!(&j.pool_extranonce2(&tag, &e2, v)[..], &[0, 5, 1, 2, 3, 4, 2, 1]);
+        let input = |variant| ShareInput {
+            tag: &tag,
+            miner_extranonce2: &e2,
+            ntime: 1,
+            nonce: 2,
+            version: 0x2000_0000,
+            variant,
+        };
+        assert_ne!(j.share_hash(&input(v)), j.share_hash(&input(Variant(0))));
+        let cb = hash::sha256d_parts(&[&[1, 2, 3, 4], &[0xaa], &j.pool_extranonce2(&tag, &e2, v), &[5, 6]]);
+        let root = hash::merkle_root(&cb, &j.branches);
+        let header = hash::header(0x2000_0000, &j.prevhash, &root, 1, 0x1d00ffff, 2);
+        assert_eq!(j.share_hash(&input(v)), hash::sha256d(&header));
+        // No padding (pool 6, miner 4): copies move the ntime by one second each.
+        let tight = job(&[0xaa], 6);
+        assert!(tight.padding_bytes(4, Variant(3)).is_empty());
+        assert_eq!(tight.ntime_of(4, Variant(3)), 0x6500_0003);
+        let b0 = tight.notify_body(4, Variant(0)).unwrap();
+        let b3 = tight.notify_body(4, Variant(3)).unwrap();
+        assert_ne!(b0, b3);
+        assert!(String::from_utf8(b3.to_vec()).unwrap().ends_with("\"65000003\","));
     }
 
     #[test]
