@@ -9,9 +9,7 @@
 //! every action renders to a bounded number of bytes; nothing is left in the action queue.
 #![no_main]
 
-use hashmux::core::{
-    Action, Core, Downstream, MinerId, MinerShare, ToMiner, ToPool, Upstream,
-};
+use hashmux::core::{Action, Core, Downstream, MinerId, MinerShare, ToMiner, ToPool, Upstream};
 use hashmux::work::job::{JobTemplate, PoolJobId};
 use hashmux::work::Difficulty;
 use hashmux::{MAX_MINERS, MAX_POOLS};
@@ -37,7 +35,12 @@ impl Bytes<'_> {
         Some(*b)
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+        Some(u32::from_le_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
     }
     fn take(&mut self, n: usize) -> &[u8] {
         let n = n.min(self.0.len());
@@ -90,7 +93,13 @@ fn step(core: &mut Core, seen: &mut Seen, b: &mut Bytes<'_>, now: &mut u64) -> O
     // The low five bits pick the event, the high three are its flags.
     match (op & 0x1f) % 22 {
         0 => core.handle_pool(p, Upstream::Connecting, *now),
-        1 => core.handle_pool(p, Upstream::Connected { encrypted: op & 0x80 != 0 }, *now),
+        1 => core.handle_pool(
+            p,
+            Upstream::Connected {
+                encrypted: op & 0x80 != 0,
+            },
+            *now,
+        ),
         2 | 3 => {
             let len = b.u8()? as usize % 40;
             let e2 = match b.u8()? {
@@ -99,7 +108,14 @@ fn step(core: &mut Core, seen: &mut Seen, b: &mut Bytes<'_>, now: &mut u64) -> O
                 n => n as usize % 40,
             };
             let prefix = b.take(len).to_vec();
-            core.handle_pool(p, Upstream::Extranonce { prefix: &prefix, e2_size: e2 }, *now);
+            core.handle_pool(
+                p,
+                Upstream::Extranonce {
+                    prefix: &prefix,
+                    e2_size: e2,
+                },
+                *now,
+            );
         }
         4 => core.handle_pool(p, Upstream::Authorized, *now),
         5 => {
@@ -109,12 +125,16 @@ fn step(core: &mut Core, seen: &mut Seen, b: &mut Bytes<'_>, now: &mut u64) -> O
         6 => {
             // 2^-32 … 2^32 in steps of powers of two, plus raw values.
             let e = b.u8()?;
-            let d = if e < 64 { Difficulty(1u64 << e) } else { Difficulty(b.u32()? as u64 * e as u64) };
+            let d = if e < 64 {
+                Difficulty(1u64 << e)
+            } else {
+                Difficulty(b.u32()? as u64 * e as u64)
+            };
             core.handle_pool(p, Upstream::Target(d), *now)
         }
         7 | 8 | 9 => {
             let t = template(b)?;
-            core.handle_pool(p, Upstream::Job(t), *now)
+            core.handle_pool(p, Upstream::Job(Box::new(t)), *now)
         }
         10 => core.handle_pool(p, Upstream::BlockWithoutJob, *now),
         11 => {
@@ -124,7 +144,15 @@ fn step(core: &mut Core, seen: &mut Seen, b: &mut Bytes<'_>, now: &mut u64) -> O
                 None => b.u32()? as u64,
             };
             let accepted = op & 0x40 != 0;
-            core.handle_pool(p, Upstream::Verdict { id, accepted, reason: "fuzz" }, *now)
+            core.handle_pool(
+                p,
+                Upstream::Verdict {
+                    id,
+                    accepted,
+                    reason: "fuzz",
+                },
+                *now,
+            )
         }
         12 => {
             let first = b.u32()? as u64;
@@ -133,7 +161,14 @@ fn step(core: &mut Core, seen: &mut Seen, b: &mut Bytes<'_>, now: &mut u64) -> O
         }
         13 => {
             let retry = (op & 0x40 != 0).then_some(b.u8()? as u64 * 100);
-            core.handle_pool(p, Upstream::Lost { why: "fuzz", retry_after_ms: retry }, *now)
+            core.handle_pool(
+                p,
+                Upstream::Lost {
+                    why: "fuzz",
+                    retry_after_ms: retry,
+                },
+                *now,
+            )
         }
         14 => {
             let n = b.u8()? as usize + 1;
@@ -145,17 +180,41 @@ fn step(core: &mut Core, seen: &mut Seen, b: &mut Bytes<'_>, now: &mut u64) -> O
             }
         }
         15..=19 => {
-            let Some(&(id, ref jobs)) = seen.miners.get(b.u8()? as usize % seen.miners.len().max(1)) else {
+            let Some(&(id, ref jobs)) =
+                seen.miners.get(b.u8()? as usize % seen.miners.len().max(1))
+            else {
                 return Some(());
             };
             let ev_kind = (op & 0x1f) % 22;
             match ev_kind {
                 15 => {
                     let mask = b.u32()?;
-                    core.handle_miner(id, Downstream::Configure { req: "1", version_rolling: op & 0x40 != 0, mask }, *now)
+                    core.handle_miner(
+                        id,
+                        Downstream::Configure {
+                            req: "1",
+                            version_rolling: op & 0x40 != 0,
+                            mask,
+                        },
+                        *now,
+                    )
                 }
-                16 => core.handle_miner(id, Downstream::Subscribe { req: "2", agent: Some("fuzz") }, *now),
-                17 => core.handle_miner(id, Downstream::Authorize { req: "3", user: "w" }, *now),
+                16 => core.handle_miner(
+                    id,
+                    Downstream::Subscribe {
+                        req: "2",
+                        agent: Some("fuzz"),
+                    },
+                    *now,
+                ),
+                17 => core.handle_miner(
+                    id,
+                    Downstream::Authorize {
+                        req: "3",
+                        user: "w",
+                    },
+                    *now,
+                ),
                 18 => {
                     let job = match jobs.len() {
                         0 => Some(b.u32()?),
@@ -180,7 +239,13 @@ fn step(core: &mut Core, seen: &mut Seen, b: &mut Bytes<'_>, now: &mut u64) -> O
                         seen.miners.retain(|(m, _)| *m != id);
                         seen.work.remove(&id);
                     } else {
-                        core.handle_miner(id, Downstream::Malformed { submit: op & 0x20 != 0 }, *now);
+                        core.handle_miner(
+                            id,
+                            Downstream::Malformed {
+                                submit: op & 0x20 != 0,
+                            },
+                            *now,
+                        );
                     }
                 }
             }
@@ -206,10 +271,21 @@ fn check(core: &mut Core, seen: &mut Seen) {
         match &a {
             Action::Miner(id, msg) => {
                 let m = core.miners().iter().find(|m| m.id == *id);
-                if let ToMiner::Notify { id: job_id, job, e2_size, variant, .. } = msg {
+                if let ToMiner::Notify {
+                    id: job_id,
+                    job,
+                    e2_size,
+                    variant,
+                    ..
+                } = msg
+                {
                     assert!(job.fits(*e2_size), "a job that does not fit was handed out");
                     assert!(job.notify_body(*e2_size, *variant).is_some());
-                    let fresh = seen.work.entry(*id).or_default().insert((job.origin.serial, variant.0));
+                    let fresh = seen
+                        .work
+                        .entry(*id)
+                        .or_default()
+                        .insert((job.origin.serial, variant.0));
                     assert!(fresh, "miner {id} was given work it had before");
                     let m = m.expect("a notify for a miner that is gone");
                     assert_eq!(m.e2_size, *e2_size);
@@ -236,7 +312,11 @@ fn check(core: &mut Core, seen: &mut Seen) {
             }
             Action::SaveStats => {}
         }
-        assert!(buf.len() <= MAX_ACTION_BYTES, "an action rendered to {} bytes", buf.len());
+        assert!(
+            buf.len() <= MAX_ACTION_BYTES,
+            "an action rendered to {} bytes",
+            buf.len()
+        );
     }
     assert_eq!(core.pending_actions(), 0);
     assert_eq!(core.pools().len(), MAX_POOLS);

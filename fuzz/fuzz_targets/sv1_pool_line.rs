@@ -58,7 +58,9 @@ fuzz_target!(|data: &[u8]| {
             };
             let miner_e2 = miner_e2_size(POOL_E2).unwrap();
             assert!(job.fits(miner_e2));
-            let body = job.notify_body(miner_e2, Variant(0)).expect("the miner fits");
+            let body = job
+                .notify_body(miner_e2, Variant(0))
+                .expect("the miner fits");
             let mut line = Vec::new();
             emit::notify(&mut line, 0x1a2b, &body, n.clean);
             let text = &line[..line.len() - 1];

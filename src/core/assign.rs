@@ -10,8 +10,8 @@ use super::pool::Pool;
 use super::split::scheduler::MinerInput;
 use super::split::{self, Candidate, MinerNeeds};
 use super::{Action, Core, ToMiner, MIN_NOTIFY_GAP_MS, POOL_FLOOR_RATIO};
-use crate::work::Difficulty;
 use crate::work::job::Job;
+use crate::work::Difficulty;
 use crate::{MAX_MINERS, MAX_POOLS};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -172,7 +172,11 @@ impl Core {
         let cands = self.candidates();
         let fractions = self.split_fractions();
         let mut inputs = heapless::Vec::<MinerInput, MAX_MINERS>::new();
-        for m in self.miners.iter().filter(|m| m.state == MinerState::Working) {
+        for m in self
+            .miners
+            .iter()
+            .filter(|m| m.state == MinerState::Working)
+        {
             let _ = inputs.push(MinerInput {
                 id: m.id,
                 hashrate: m.hashrate.max(1),

@@ -130,11 +130,7 @@ impl Core {
                 last_error: p.last_error.to_string(),
                 last_job_age_ms: p.job.as_ref().map(|_| now.saturating_sub(p.last_job_ms)),
                 rtt_ms: p.last_rtt_ms,
-                miners: self
-                    .miners
-                    .iter()
-                    .filter(|m| m.pool == Some(p.idx))
-                    .count(),
+                miners: self.miners.iter().filter(|m| m.pool == Some(p.idx)).count(),
                 split: self.pid.terms[p.idx],
                 actual_24h_permille: self.history.mean_actual(p.idx),
             })

@@ -363,13 +363,7 @@ mod tests {
 
     fn miner() -> Miner {
         let v = Vardiff::new(Difficulty::ONE, Difficulty::ONE, Difficulty::ONE, 20, 0);
-        Miner::new(
-            5,
-            [0, 5],
-            "127.0.0.1:1".parse().unwrap(),
-            v,
-            0,
-        )
+        Miner::new(5, [0, 5], "127.0.0.1:1".parse().unwrap(), v, 0)
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub enum Upstream<'a> {
     /// The pool's share difficulty from now on.
     Target(Difficulty),
     /// A job that miners can work on now.
-    Job(JobTemplate),
+    Job(Box<JobTemplate>),
     /// The pool moved to a new block and we hold no job for it yet.
     BlockWithoutJob,
     /// The pool's answer to submit `id`.
@@ -126,7 +126,9 @@ pub struct MinerShare<'a> {
 #[derive(Debug)]
 pub enum Downstream<'a> {
     /// Bytes arrived (any line): the miner is alive.
-    Received { bytes: usize },
+    Received {
+        bytes: usize,
+    },
     Configure {
         req: &'a str,
         version_rolling: bool,
@@ -150,9 +152,13 @@ pub enum Downstream<'a> {
     },
     /// A message that could not be read; `submit` if it was a share (counted malformed). The
     /// connection answered it.
-    Malformed { submit: bool },
+    Malformed {
+        submit: bool,
+    },
     /// The connection ended.
-    Gone { why: &'a str },
+    Gone {
+        why: &'a str,
+    },
 }
 
 /// Why a miner's request or share is refused.
@@ -165,7 +171,9 @@ pub enum Refusal {
     /// The job's pool moved to a new block (or a new extranonce) since.
     Stale,
     /// The extranonce2 is not this many bytes of hex.
-    BadExtranonce2 { size: usize },
+    BadExtranonce2 {
+        size: usize,
+    },
     VersionOutsideMask,
     NoVersionRolling,
     LowDifficulty,
@@ -197,7 +205,9 @@ impl fmt::Display for Refusal {
             Refusal::AlreadySubscribed => f.write_str("already subscribed"),
             Refusal::JobNotFound => f.write_str("job not found"),
             Refusal::Stale => f.write_str("stale share: the pool has moved to a new block"),
-            Refusal::BadExtranonce2 { size } => write!(f, "extranonce2 must be {size} bytes of hex"),
+            Refusal::BadExtranonce2 { size } => {
+                write!(f, "extranonce2 must be {size} bytes of hex")
+            }
             Refusal::VersionOutsideMask => f.write_str("version bits outside the negotiated mask"),
             Refusal::NoVersionRolling => f.write_str("version rolling was not negotiated"),
             Refusal::LowDifficulty => f.write_str("low difficulty share"),
@@ -227,7 +237,10 @@ pub enum Answer {
 /// A message for one miner.
 #[derive(Clone)]
 pub enum ToMiner {
-    Reply { req: ReqId, answer: Answer },
+    Reply {
+        req: ReqId,
+        answer: Answer,
+    },
     /// Applies to the jobs sent after it.
     SetDifficulty(Difficulty),
     /// Work: copy `variant` of `job` under our job id `id`, for a miner with extranonce2
@@ -381,10 +394,7 @@ impl Core {
 
     /// What pool `idx`'s connection needs to connect: its config, `None` for an empty slot.
     pub fn pool_target(&self, idx: usize) -> Option<&crate::ops::config::PoolConfig> {
-        self.pools
-            .get(idx)
-            .filter(|p| !p.vacant)
-            .map(|p| &p.cfg)
+        self.pools.get(idx).filter(|p| !p.vacant).map(|p| &p.cfg)
     }
 
     /// When pool `idx` should be tried again, if it is down.

@@ -9,8 +9,8 @@ use super::miner::{Deferred, Miner, MinerEvent, MinerState};
 use super::pool::{InFlight, WANTED_VERSION_MASK};
 use super::vardiff::Vardiff;
 use super::{
-    req_id, Action, Answer, Core, Downstream, MinerId, MinerShare, PoolSubmit, Refusal,
-    Refused, ToMiner, ToPool, MAX_NTIME_AHEAD_S, POOL_WAIT_MS,
+    req_id, Action, Answer, Core, Downstream, MinerId, MinerShare, PoolSubmit, Refusal, Refused,
+    ToMiner, ToPool, MAX_NTIME_AHEAD_S, POOL_WAIT_MS,
 };
 use crate::stats::ShareCounters;
 use crate::work::hash::rolled_version;

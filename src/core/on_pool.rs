@@ -9,6 +9,9 @@ use super::{
     Action, Core, ToMiner, ToPool, Upstream, FLOOD_JOBS_PER_SEC, MIN_NOTIFY_GAP_MS,
     POOL_FLOOR_RATIO,
 };
+
+/// How often a pool that keeps failing to come up is reported as still down.
+pub const DOWN_REPORT_MS: u64 = 10 * 60_000;
 use crate::work::job::{miner_e2_size, Job, MAX_E1};
 use std::rc::Rc;
 
@@ -69,7 +72,9 @@ impl Core {
                     p.jobs_in_second = 0;
                 }
                 p.jobs_in_second += 1;
-                let quiet_since = p.flood_reported_ms.is_none_or(|t| now.saturating_sub(t) >= 60_000);
+                let quiet_since = p
+                    .flood_reported_ms
+                    .is_none_or(|t| now.saturating_sub(t) >= 60_000);
                 if p.jobs_in_second > FLOOD_JOBS_PER_SEC && quiet_since {
                     p.flood_reported_ms = Some(now);
                     let why = format!(
@@ -80,7 +85,7 @@ impl Core {
                 }
                 let Some(origin) = p.job_origin() else { return };
                 let was_usable = p.usable();
-                let job = Rc::new(Job::new(t, origin));
+                let job = Rc::new(Job::new(*t, origin));
                 p.job = Some(job.clone());
                 p.last_job_ms = now;
                 self.maybe_ready(idx, now);
@@ -95,7 +100,10 @@ impl Core {
                 let p = &mut self.pools[idx];
                 p.epoch = p.epoch.wrapping_add(1);
                 p.job = None;
-                log::warn!("pool {}: new block without a job; waiting for one", p.cfg.name);
+                log::warn!(
+                    "pool {}: new block without a job; waiting for one",
+                    p.cfg.name
+                );
             }
             Upstream::Verdict {
                 id,
@@ -214,8 +222,8 @@ impl Core {
         let p = &mut self.pools[idx];
         p.failures = p.failures.saturating_add(1);
         let seed = now ^ ((idx as u64) << 32) ^ p.connects;
-        let delay = retry_after_ms
-            .unwrap_or_else(|| super::backoff::delay_ms(p.failures, min, max, seed));
+        let delay =
+            retry_after_ms.unwrap_or_else(|| super::backoff::delay_ms(p.failures, min, max, seed));
         lost.extend(p.drain_inflight());
         p.shares.lost += lost.len() as u64;
         if !p.closing {
@@ -233,12 +241,26 @@ impl Core {
             },
             now,
         );
-        log::warn!(target: "pool_lost",
-            "pool {} lost{}: {why}; {} unanswered shares counted lost; retry in {delay} ms",
-            p.cfg.name,
-            if was_live { " (was live)" } else { "" },
-            lost.len()
-        );
+        // Say it when a live pool goes, at the first failed attempt, then every
+        // DOWN_REPORT_MS: a day of a dead pool is a few hundred lines, not thousands.
+        if was_live || p.failures == 1 || !lost.is_empty() {
+            p.down_reported_ms = now;
+            log::warn!(target: "pool_lost",
+                "pool {} lost{}: {why}; {} unanswered shares counted lost; retry in {delay} ms",
+                p.cfg.name,
+                if was_live { " (was live)" } else { "" },
+                lost.len()
+            );
+        } else if now.saturating_sub(p.down_reported_ms) >= DOWN_REPORT_MS {
+            p.down_reported_ms = now;
+            log::warn!(target: "pool_lost",
+                "pool {} still down ({} attempts, last error: {why}); retry in {delay} ms",
+                p.cfg.name,
+                p.failures
+            );
+        } else {
+            log::debug!("pool {}: attempt {} failed: {why}", p.cfg.name, p.failures);
+        }
         for f in &lost {
             self.credit_miner(f.miner, |s| s.lost += 1);
         }

@@ -115,6 +115,8 @@ pub struct Pool {
     pub flood_reported_ms: Option<u64>,
     /// The pool asks a difficulty below `miners.min_difficulty` (reported once per episode).
     pub below_floor: bool,
+    /// While the pool keeps failing: when it was last reported as still down.
+    pub down_reported_ms: u64,
 }
 
 impl Pool {
@@ -152,6 +154,7 @@ impl Pool {
             flood_second: 0,
             flood_reported_ms: None,
             below_floor: false,
+            down_reported_ms: 0,
         }
     }
 
@@ -216,8 +219,17 @@ impl Pool {
             PoolState::Handshake => "pool_connected",
             _ => "pool_state",
         };
-        log::info!(
+        // A pool that keeps failing to come up logs its attempts at debug level; the
+        // operator sees it go live, go down, and a periodic "still down" (see `pool_lost`).
+        let level =
+            if next == PoolState::Live || self.state == PoolState::Live || self.failures <= 1 {
+                log::Level::Info
+            } else {
+                log::Level::Debug
+            };
+        log::log!(
             target: event,
+            level,
             "pool {}: {} -> {}",
             self.cfg.name,
             state_name(self.state),
@@ -329,9 +341,10 @@ mod tests {
     use super::*;
 
     fn pool() -> Pool {
-        let cfg =
-            crate::ops::config::parse(br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}]}"#)
-                .unwrap();
+        let cfg = crate::ops::config::parse(
+            br#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}]}"#,
+        )
+        .unwrap();
         Pool::new(0, cfg.pools[0].clone())
     }
 

@@ -34,7 +34,10 @@ impl fmt::Display for ControlError {
         match self {
             ControlError::NoSuchPool(n) => write!(f, "no pool named {n:?}"),
             ControlError::WeightTooLarge { pool, weight } => {
-                write!(f, "weight of {pool:?} must be at most 10000 (found {weight})")
+                write!(
+                    f,
+                    "weight of {pool:?} must be at most 10000 (found {weight})"
+                )
             }
         }
     }

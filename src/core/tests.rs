@@ -61,7 +61,7 @@ impl World {
         );
         self.pool(idx, Upstream::Authorized);
         self.pool(idx, Upstream::Target(Difficulty::parse("1e-10").unwrap()));
-        self.pool(idx, Upstream::Job(template("j1", 1, true)));
+        self.pool(idx, Upstream::Job(Box::new(template("j1", 1, true))));
     }
 
     fn miner_ev(&mut self, id: MinerId, ev: Downstream<'_>) {
@@ -72,8 +72,20 @@ impl World {
     fn miner(&mut self, addr: &str) -> MinerId {
         let a: SocketAddr = addr.parse().unwrap();
         let id = self.core.miner_connected(a, self.now).unwrap();
-        self.miner_ev(id, Downstream::Subscribe { req: "1", agent: None });
-        self.miner_ev(id, Downstream::Authorize { req: "2", user: "w" });
+        self.miner_ev(
+            id,
+            Downstream::Subscribe {
+                req: "1",
+                agent: None,
+            },
+        );
+        self.miner_ev(
+            id,
+            Downstream::Authorize {
+                req: "2",
+                user: "w",
+            },
+        );
         id
     }
 
@@ -122,7 +134,10 @@ fn test_working_miner_without_pool_gets_keepalive_after_55s() {
         "keepalive sent"
     );
     w.tick_to(6_000 + KEEPALIVE_MS);
-    assert!(w.drain().iter().all(|a| !matches!(a, Action::Miner(..))), "not again at once");
+    assert!(
+        w.drain().iter().all(|a| !matches!(a, Action::Miner(..))),
+        "not again at once"
+    );
 }
 
 #[test]
@@ -132,9 +147,15 @@ fn test_subscribed_miner_silent_for_idle_timeout_is_closed() {
     w.tick_to(599_000);
     w.miner_ev(id, Downstream::Received { bytes: 10 });
     w.tick_to(1_198_000);
-    assert!(!w.drain().iter().any(|a| matches!(a, Action::Miner(m, ToMiner::Close) if *m == id)));
+    assert!(!w
+        .drain()
+        .iter()
+        .any(|a| matches!(a, Action::Miner(m, ToMiner::Close) if *m == id)));
     w.tick_to(1_201_000);
-    assert!(w.drain().iter().any(|a| matches!(a, Action::Miner(m, ToMiner::Close) if *m == id)));
+    assert!(w
+        .drain()
+        .iter()
+        .any(|a| matches!(a, Action::Miner(m, ToMiner::Close) if *m == id)));
 }
 
 #[test]
@@ -158,8 +179,14 @@ fn test_one_address_past_its_limit_is_refused_others_admitted() {
     let b: SocketAddr = "192.168.1.21:4000".parse().unwrap();
     assert!(w.core.miner_connected(a, 0).is_ok());
     assert!(w.core.miner_connected(a, 0).is_ok());
-    assert_eq!(w.core.miner_connected(a, 0), Err(Refused::TooManyFromAddress));
-    assert!(w.core.miner_connected(b, 0).is_ok(), "another address still gets in");
+    assert_eq!(
+        w.core.miner_connected(a, 0),
+        Err(Refused::TooManyFromAddress)
+    );
+    assert!(
+        w.core.miner_connected(b, 0).is_ok(),
+        "another address still gets in"
+    );
     assert_eq!(w.core.refused(), 1);
 }
 
@@ -171,7 +198,11 @@ fn test_tags_are_unique_and_not_reused_at_once() {
     let t1 = w.core.miners()[0].tag;
     w.miner_ev(id1, Downstream::Gone { why: "test" });
     w.core.miner_connected(a, 0).unwrap();
-    assert_ne!(w.core.miners()[0].tag, t1, "a freed tag is not handed out again at once");
+    assert_ne!(
+        w.core.miners()[0].tag,
+        t1,
+        "a freed tag is not handed out again at once"
+    );
 }
 
 #[test]
@@ -180,13 +211,28 @@ fn test_connected_subscribe_before_any_pool_is_answered_when_the_pool_reports_it
     let id = w.miner("127.0.0.1:9");
     let early = w.drain();
     assert!(
-        !early.iter().any(|a| matches!(a, Action::Miner(_, ToMiner::Reply { answer: Answer::Subscribe { .. }, .. }))),
+        !early.iter().any(|a| matches!(
+            a,
+            Action::Miner(
+                _,
+                ToMiner::Reply {
+                    answer: Answer::Subscribe { .. },
+                    ..
+                }
+            )
+        )),
         "subscribe waits for a pool"
     );
     w.pool_up(0, &[0xaa, 0xbb], 8);
     let later = w.drain();
     let sub = later.iter().find_map(|a| match a {
-        Action::Miner(m, ToMiner::Reply { answer: Answer::Subscribe { e2_size, .. }, .. }) if *m == id => Some(*e2_size),
+        Action::Miner(
+            m,
+            ToMiner::Reply {
+                answer: Answer::Subscribe { e2_size, .. },
+                ..
+            },
+        ) if *m == id => Some(*e2_size),
         _ => None,
     });
     assert_eq!(sub, Some(4), "sized for the pool's extranonce2 of 8");
@@ -214,19 +260,37 @@ fn test_live_pool_extranonce_grows_new_miner_never_gets_the_old_job() {
     let first = w.miner("127.0.0.1:9");
     let a = w.drain();
     assert_eq!(notifies(&a, first)[0].2, 2);
-    w.pool(0, Upstream::Extranonce { prefix: &[0xcc], e2_size: 8 });
+    w.pool(
+        0,
+        Upstream::Extranonce {
+            prefix: &[0xcc],
+            e2_size: 8,
+        },
+    );
     let second = w.miner("127.0.0.2:9");
     w.tick_to(10_000);
-    w.pool(0, Upstream::Job(template("j2", 1, false)));
+    w.pool(0, Upstream::Job(Box::new(template("j2", 1, false))));
     w.tick_to(20_000);
     let a = w.drain();
     assert!(every_job_fits(&a), "a job that does not fit was handed out");
     let got = notifies(&a, second);
     assert!(!got.is_empty(), "the new miner gets the pool's next job");
-    assert!(got.iter().all(|(_, j, e2)| *e2 == 4 && j.origin.extranonce2_size == 8));
-    assert_eq!(w.core.miners().iter().find(|m| m.id == second).unwrap().e2_size, 4);
+    assert!(got
+        .iter()
+        .all(|(_, j, e2)| *e2 == 4 && j.origin.extranonce2_size == 8));
+    assert_eq!(
+        w.core
+            .miners()
+            .iter()
+            .find(|m| m.id == second)
+            .unwrap()
+            .e2_size,
+        4
+    );
     // The first miner (size 2) fits the new space too.
-    assert!(notifies(&a, first).iter().all(|(_, j, _)| j.origin.extranonce2_size == 8));
+    assert!(notifies(&a, first)
+        .iter()
+        .all(|(_, j, _)| j.origin.extranonce2_size == 8));
 }
 
 #[test]
@@ -236,7 +300,13 @@ fn test_live_pool_extranonce_changes_old_jobs_shares_are_stale() {
     let id = w.miner("127.0.0.1:9");
     let a = w.drain();
     let (job_id, _, _) = notifies(&a, id)[0].clone();
-    w.pool(0, Upstream::Extranonce { prefix: &[0xcc], e2_size: 8 });
+    w.pool(
+        0,
+        Upstream::Extranonce {
+            prefix: &[0xcc],
+            e2_size: 8,
+        },
+    );
     let share = MinerShare {
         job: Some(job_id),
         extranonce2: Some(&[0, 0, 0, 1]),
@@ -248,8 +318,19 @@ fn test_live_pool_extranonce_changes_old_jobs_shares_are_stale() {
     };
     w.miner_ev(id, Downstream::Submit { req: "9", share });
     let a = w.drain();
-    assert!(a.iter().any(|a| matches!(a, Action::Miner(_, ToMiner::Reply { answer: Answer::Refused(Refusal::Stale), .. }))));
-    assert!(!a.iter().any(|a| matches!(a, Action::Pool(_, ToPool::Submit(_)))));
+    assert!(a.iter().any(|a| matches!(
+        a,
+        Action::Miner(
+            _,
+            ToMiner::Reply {
+                answer: Answer::Refused(Refusal::Stale),
+                ..
+            }
+        )
+    )));
+    assert!(!a
+        .iter()
+        .any(|a| matches!(a, Action::Pool(_, ToPool::Submit(_)))));
 }
 
 #[test]
@@ -279,11 +360,45 @@ fn test_live_pool_share_forwarded_then_books_balance_through_verdicts_and_loss()
         }
     }
     assert_eq!(ids.len(), 5, "every share met the tiny pool target");
-    w.pool(0, Upstream::Verdict { id: ids[0], accepted: true, reason: "" });
-    w.pool(0, Upstream::Verdict { id: ids[1], accepted: false, reason: "low" });
-    w.pool(0, Upstream::Verdict { id: ids[1], accepted: true, reason: "" }); // again: ignored
-    w.pool(0, Upstream::Verdict { id: 99_999, accepted: true, reason: "" }); // never sent
-    w.pool(0, Upstream::Lost { why: "gone", retry_after_ms: None });
+    w.pool(
+        0,
+        Upstream::Verdict {
+            id: ids[0],
+            accepted: true,
+            reason: "",
+        },
+    );
+    w.pool(
+        0,
+        Upstream::Verdict {
+            id: ids[1],
+            accepted: false,
+            reason: "low",
+        },
+    );
+    w.pool(
+        0,
+        Upstream::Verdict {
+            id: ids[1],
+            accepted: true,
+            reason: "",
+        },
+    ); // again: ignored
+    w.pool(
+        0,
+        Upstream::Verdict {
+            id: 99_999,
+            accepted: true,
+            reason: "",
+        },
+    ); // never sent
+    w.pool(
+        0,
+        Upstream::Lost {
+            why: "gone",
+            retry_after_ms: None,
+        },
+    );
     let p = &w.core.pools()[0];
     let s = &p.shares;
     assert_eq!((s.forwarded, s.accepted, s.rejected, s.lost), (5, 1, 1, 3));
@@ -302,7 +417,13 @@ fn test_live_pool_lost_miners_fail_over_to_the_next_by_priority() {
     w.pool_up(1, &[0xbb], 8);
     let id = w.miner("127.0.0.1:9");
     assert_eq!(notifies(&w.drain(), id)[0].1.origin.pool, 0);
-    w.pool(0, Upstream::Lost { why: "gone", retry_after_ms: Some(5_000) });
+    w.pool(
+        0,
+        Upstream::Lost {
+            why: "gone",
+            retry_after_ms: Some(5_000),
+        },
+    );
     let a = w.drain();
     assert_eq!(notifies(&a, id).last().unwrap().1.origin.pool, 1);
     assert_eq!(w.core.pool_retry_at(0), Some(5_000));
@@ -314,9 +435,21 @@ fn test_live_pool_silent_past_job_timeout_is_closed_with_its_reason() {
     w.pool_up(0, &[0xaa], 8);
     w.drain();
     w.tick_to(181_000);
-    assert!(w.drain().iter().any(|a| matches!(a, Action::Pool(0, ToPool::Close))));
-    w.pool(0, Upstream::Lost { why: "closed by the proxy", retry_after_ms: None });
-    assert_eq!(w.core.pools()[0].last_error.as_str(), "no new job for 180 s");
+    assert!(w
+        .drain()
+        .iter()
+        .any(|a| matches!(a, Action::Pool(0, ToPool::Close))));
+    w.pool(
+        0,
+        Upstream::Lost {
+            why: "closed by the proxy",
+            retry_after_ms: None,
+        },
+    );
+    assert_eq!(
+        w.core.pools()[0].last_error.as_str(),
+        "no new job for 180 s"
+    );
 }
 
 #[test]
@@ -324,11 +457,29 @@ fn test_pool_with_unusable_extranonce_is_closed_and_never_takes_miners() {
     let mut w = World::one_pool();
     w.pool(0, Upstream::Connecting);
     w.pool(0, Upstream::Connected { encrypted: false });
-    w.pool(0, Upstream::Extranonce { prefix: &[1], e2_size: 3 });
-    assert!(w.drain().iter().any(|a| matches!(a, Action::Pool(0, ToPool::Close))));
-    w.pool(0, Upstream::Extranonce { prefix: &[1], e2_size: usize::MAX });
-    w.pool(0, Upstream::Job(template("j", 1, true)));
-    assert!(w.core.pools()[0].job.is_none(), "no job without a usable extranonce");
+    w.pool(
+        0,
+        Upstream::Extranonce {
+            prefix: &[1],
+            e2_size: 3,
+        },
+    );
+    assert!(w
+        .drain()
+        .iter()
+        .any(|a| matches!(a, Action::Pool(0, ToPool::Close))));
+    w.pool(
+        0,
+        Upstream::Extranonce {
+            prefix: &[1],
+            e2_size: usize::MAX,
+        },
+    );
+    w.pool(0, Upstream::Job(Box::new(template("j", 1, true))));
+    assert!(
+        w.core.pools()[0].job.is_none(),
+        "no job without a usable extranonce"
+    );
 }
 
 /// (job serial, copy) of every notify to `miner`.
@@ -383,7 +534,13 @@ fn test_working_miner_retargets_keepalives_and_moves_back_always_get_new_work() 
                 nonce += 1;
                 let e2 = [0, 0, 0, nonce as u8];
                 w.miner_ev(id, Downstream::Received { bytes: 100 });
-                w.miner_ev(id, Downstream::Submit { req: "7", share: share(job_id, &e2, job.ntime + 5, nonce) });
+                w.miner_ev(
+                    id,
+                    Downstream::Submit {
+                        req: "7",
+                        share: share(job_id, &e2, job.ntime + 5, nonce),
+                    },
+                );
             }
             w.core.tick(t);
             all.extend(w.drain());
@@ -391,7 +548,11 @@ fn test_working_miner_retargets_keepalives_and_moves_back_always_get_new_work() 
         let given = work_given(&all, id);
         let distinct: std::collections::HashSet<_> = given.iter().collect();
         assert!(given.len() > 40, "{} notifies", given.len());
-        assert_eq!(distinct.len(), given.len(), "some work was handed out twice (pool e2 {pool_e2})");
+        assert_eq!(
+            distinct.len(),
+            given.len(),
+            "some work was handed out twice (pool e2 {pool_e2})"
+        );
         assert!(given.iter().any(|(_, v)| *v > 0), "copies were needed");
         assert!(every_job_fits(&all));
         assert_eq!(w.core.miners()[0].shares.duplicate, 0);
@@ -407,16 +568,27 @@ fn test_live_pool_flooding_jobs_reaches_each_miner_at_most_once_a_second_with_th
     w.now = 2_000;
     for n in 0..500 {
         w.now += 2; // 500 jobs in one second
-        w.pool(0, Upstream::Job(template(&format!("f{n}"), 1, false)));
+        w.pool(
+            0,
+            Upstream::Job(Box::new(template(&format!("f{n}"), 1, false))),
+        );
     }
     let burst = w.drain();
-    assert!(notifies(&burst, id).len() <= 1, "{} notifies in the burst", notifies(&burst, id).len());
+    assert!(
+        notifies(&burst, id).len() <= 1,
+        "{} notifies in the burst",
+        notifies(&burst, id).len()
+    );
     w.now += 1_000;
     w.core.tick(w.now);
     let after = w.drain();
     let last = notifies(&after, id);
     assert_eq!(last.len(), 1);
-    assert_eq!(last[0].1.id, PoolJobId::Text(heapless::String::try_from("f499").unwrap()), "the latest job");
+    assert_eq!(
+        last[0].1.id,
+        PoolJobId::Text(heapless::String::try_from("f499").unwrap()),
+        "the latest job"
+    );
     assert!(w.core.pools()[0].last_error.contains("jobs a second"));
 }
 
@@ -435,7 +607,9 @@ fn test_live_pool_absurd_difficulty_keeps_miners_at_the_floor_and_says_so_once()
         _ => None,
     });
     assert_eq!(d, Some(floor));
-    assert!(w.core.pools()[0].last_error.contains("below miners.min_difficulty"));
+    assert!(w.core.pools()[0]
+        .last_error
+        .contains("below miners.min_difficulty"));
     let err = w.core.pools()[0].last_error.clone();
     w.pool(0, Upstream::Target(Difficulty(1)));
     assert_eq!(w.core.pools()[0].last_error, err, "said once");
@@ -447,11 +621,112 @@ fn test_working_miner_ntime_before_the_job_or_hours_ahead_is_refused() {
     w.pool_up(0, &[0xaa], 8);
     let id = w.miner("127.0.0.1:9");
     let (job_id, job, _) = notifies(&w.drain(), id)[0].clone();
-    for (ntime, ok) in [(job.ntime - 1, false), (job.ntime + 7_200, false), (job.ntime + 60, true)] {
-        w.miner_ev(id, Downstream::Submit { req: "5", share: share(job_id, &[0, 0, 0, 9], ntime, ntime) });
+    for (ntime, ok) in [
+        (job.ntime - 1, false),
+        (job.ntime + 7_200, false),
+        (job.ntime + 60, true),
+    ] {
+        w.miner_ev(
+            id,
+            Downstream::Submit {
+                req: "5",
+                share: share(job_id, &[0, 0, 0, 9], ntime, ntime),
+            },
+        );
         let refused = w.drain().iter().any(|a| {
-            matches!(a, Action::Miner(_, ToMiner::Reply { answer: Answer::Refused(Refusal::NtimeOutOfRange), .. }))
+            matches!(
+                a,
+                Action::Miner(
+                    _,
+                    ToMiner::Reply {
+                        answer: Answer::Refused(Refusal::NtimeOutOfRange),
+                        ..
+                    }
+                )
+            )
         });
         assert_eq!(refused, !ok, "ntime {ntime}");
     }
+}
+
+/// Log lines at info and above written by this thread (a capture logger, installed once).
+mod capture {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static LINES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    struct Capture;
+
+    impl log::Log for Capture {
+        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+            m.level() <= log::Level::Info
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            if self.enabled(r.metadata()) {
+                LINES.with(|l| l.borrow_mut().push(format!("{} {}", r.level(), r.args())));
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    static CAPTURE: Capture = Capture;
+
+    pub fn start() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let _ = log::set_logger(&CAPTURE);
+            log::set_max_level(log::LevelFilter::Info);
+        });
+        LINES.with(|l| l.borrow_mut().clear());
+    }
+
+    pub fn lines() -> Vec<String> {
+        LINES.with(|l| l.borrow().clone())
+    }
+}
+
+#[test]
+fn test_down_pool_failing_all_day_fits_a_few_hundred_log_lines() {
+    capture::start();
+    let mut w = World::one_pool();
+    w.pool_up(0, &[0xaa], 8);
+    let _m = w.miner("127.0.0.1:9");
+    w.pool(
+        0,
+        Upstream::Lost {
+            why: "connection reset",
+            retry_after_ms: None,
+        },
+    );
+    let day = 24 * 3_600_000;
+    let mut attempts = 0;
+    while w.now < day {
+        let at = w.core.pool_retry_at(0).unwrap();
+        w.tick_to(at);
+        w.pool(0, Upstream::Connecting);
+        w.now += 10_000;
+        w.pool(
+            0,
+            Upstream::Lost {
+                why: "cannot connect: connection refused",
+                retry_after_ms: None,
+            },
+        );
+        attempts += 1;
+    }
+    let lines = capture::lines();
+    assert!(attempts > 1_000, "{attempts} attempts");
+    assert!(
+        lines.len() < 300,
+        "{} lines for {attempts} attempts: {:?}",
+        lines.len(),
+        &lines[..20.min(lines.len())]
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("still down")),
+        "{:?}",
+        &lines[..10.min(lines.len())]
+    );
 }

@@ -5,7 +5,9 @@
 use super::assign::{job_for, local_difficulty, send_job};
 use super::miner::MinerState;
 use super::pool::PoolState;
-use super::{Action, Core, ToMiner, ToPool, HANDSHAKE_TIMEOUT_MS, HASHRATE_REPORT_MS, KEEPALIVE_MS};
+use super::{
+    Action, Core, ToMiner, ToPool, HANDSHAKE_TIMEOUT_MS, HASHRATE_REPORT_MS, KEEPALIVE_MS,
+};
 
 impl Core {
     /// Run the housekeeping due at `now`.

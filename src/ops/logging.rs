@@ -6,9 +6,14 @@
 //! `miner_switched`, `share_rejected`, `share_lost`, `config_reloaded`,
 //! `config_reload_failed`, `control`. Everything else carries its module path. In JSON mode
 //! each record is one line: `{"level":"warn","event":"pool_lost","msg":"..."}`. No line is
-//! logged per accepted share at info level.
+//! logged per accepted share at info level. A call site that logs more than [`BURST`] lines a
+//! minute is held back and its count reported once a minute ([`RateLimit`]), so a peer doing
+//! something wrong a thousand times a second costs a few lines, and a router's small log ring
+//! keeps what matters.
 
+use std::cell::RefCell;
 use std::io::Write;
+use std::time::Instant;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,11 +22,88 @@ pub enum Format {
     Json,
 }
 
-struct JsonLogger {
-    level: log::LevelFilter,
+/// Lines one call site may write in a window before it is held back.
+pub const BURST: u32 = 5;
+/// The window, and how often a held-back call site reports what it held back.
+pub const WINDOW_MS: u64 = 60_000;
+/// Call sites tracked at once (a full table lets new call sites through unlimited).
+const SITES: usize = 64;
+
+/// What to do with one log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Write,
+    /// Write it, after a line saying this many lines of the same call site were held back.
+    WriteAfterHeldBack(u32),
+    HoldBack,
 }
 
-impl log::Log for JsonLogger {
+struct Site {
+    key: (&'static str, u32),
+    window_start_ms: u64,
+    written: u32,
+    held: u32,
+}
+
+/// Per call site (file and line of the log macro): at most [`BURST`] lines per
+/// [`WINDOW_MS`]; the rest are counted and reported once with the next line of that site
+/// ("…repeated N times"). A warning written once per share or per notify thus costs a few
+/// lines a minute, not thousands a second. Pure: time is an argument.
+#[derive(Default)]
+pub struct RateLimit {
+    sites: heapless::Vec<Site, SITES>,
+}
+
+impl RateLimit {
+    pub fn check(&mut self, key: (&'static str, u32), now_ms: u64) -> Verdict {
+        let site = match self.sites.iter_mut().position(|s| s.key == key) {
+            Some(i) => &mut self.sites[i],
+            None => {
+                let fresh = Site {
+                    key,
+                    window_start_ms: now_ms,
+                    written: 0,
+                    held: 0,
+                };
+                if self.sites.push(fresh).is_err() {
+                    return Verdict::Write;
+                }
+                let last = self.sites.len() - 1;
+                &mut self.sites[last]
+            }
+        };
+        if now_ms.saturating_sub(site.window_start_ms) >= WINDOW_MS {
+            site.window_start_ms = now_ms;
+            site.written = 1;
+            let held = std::mem::take(&mut site.held);
+            return if held > 0 {
+                Verdict::WriteAfterHeldBack(held)
+            } else {
+                Verdict::Write
+            };
+        }
+        if site.written < BURST {
+            site.written += 1;
+            Verdict::Write
+        } else {
+            site.held += 1;
+            Verdict::HoldBack
+        }
+    }
+}
+
+thread_local! {
+    /// One limiter per thread: the proxy's is its own (tests run several proxies).
+    static LIMIT: RefCell<RateLimit> = RefCell::new(RateLimit::default());
+}
+
+struct Logger {
+    level: log::LevelFilter,
+    format: Format,
+    start: Instant,
+}
+
+impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
         m.level() <= self.level
     }
@@ -30,11 +112,43 @@ impl log::Log for JsonLogger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let line = json_line(r.level(), r.target(), &r.args().to_string());
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let now = self.start.elapsed().as_millis() as u64;
+        let verdict = match (r.file_static(), r.line()) {
+            (Some(f), Some(l)) => LIMIT.with(|x| x.borrow_mut().check((f, l), now)),
+            _ => Verdict::Write,
+        };
+        let msg = r.args().to_string();
+        let mut out = String::new();
+        match verdict {
+            Verdict::HoldBack => return,
+            Verdict::WriteAfterHeldBack(n) => {
+                let note = format!(
+                    "(the next line was held back {n} times in the last {} s)",
+                    WINDOW_MS / 1000
+                );
+                out.push_str(&self.line(r.level(), r.target(), &note));
+            }
+            Verdict::Write => {}
+        }
+        out.push_str(&self.line(r.level(), r.target(), &msg));
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
     }
 
     fn flush(&self) {}
+}
+
+impl Logger {
+    fn line(&self, level: log::Level, target: &str, msg: &str) -> String {
+        match self.format {
+            Format::Json => json_line(level, target, msg),
+            Format::Plain => plain_line(level, target, msg),
+        }
+    }
+}
+
+/// One plain log line: `LEVEL [event or module] message`.
+pub fn plain_line(level: log::Level, target: &str, msg: &str) -> String {
+    format!("{:<5} [{target}] {msg}\n", level.as_str())
 }
 
 /// One JSON log line (with the trailing newline).
@@ -52,22 +166,54 @@ pub fn json_line(level: log::Level, target: &str, msg: &str) -> String {
 
 /// Install the global logger. Fails if one is installed already.
 pub fn init(level: log::LevelFilter, format: Format) -> Result<(), String> {
-    match format {
-        Format::Plain => simple_logger::SimpleLogger::new()
-            .with_level(level)
-            .init()
-            .map_err(|e| e.to_string()),
-        Format::Json => {
-            log::set_boxed_logger(Box::new(JsonLogger { level })).map_err(|e| e.to_string())?;
-            log::set_max_level(level);
-            Ok(())
-        }
-    }
+    let logger = Logger {
+        level,
+        format,
+        start: Instant::now(),
+    };
+    log::set_logger(Box::leak(Box::new(logger))).map_err(|e| e.to_string())?;
+    log::set_max_level(level);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_call_site_past_its_burst_is_held_back_then_reported_once() {
+        let mut r = RateLimit::default();
+        let site = ("src/x.rs", 10);
+        for i in 0..BURST {
+            assert_eq!(r.check(site, i as u64), Verdict::Write);
+        }
+        for t in 0..1000 {
+            assert_eq!(r.check(site, 100 + t), Verdict::HoldBack);
+        }
+        assert_eq!(
+            r.check(("src/x.rs", 11), 200),
+            Verdict::Write,
+            "another site is not held"
+        );
+        assert_eq!(
+            r.check(site, WINDOW_MS + 5),
+            Verdict::WriteAfterHeldBack(1000)
+        );
+        assert_eq!(r.check(site, WINDOW_MS + 6), Verdict::Write);
+        assert_eq!(
+            r.check(site, 3 * WINDOW_MS),
+            Verdict::Write,
+            "nothing held: no note"
+        );
+    }
+
+    #[test]
+    fn test_plain_line_has_level_target_and_message() {
+        assert_eq!(
+            plain_line(log::Level::Warn, "pool_lost", "x"),
+            "WARN  [pool_lost] x\n"
+        );
+    }
 
     #[test]
     fn test_json_line_escapes_and_names_the_event() {
@@ -81,6 +227,6 @@ mod tests {
     #[test]
     fn test_json_line_module_target_becomes_last_segment() {
         assert!(json_line(log::Level::Info, "hashmux::upstream::sv1", "x")
-            .contains("\"event\":\"upstream\""));
+            .contains("\"event\":\"sv1\""));
     }
 }

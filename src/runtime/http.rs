@@ -1,9 +1,10 @@
-//! The HTTP server loop: accepts clients (at most 8, 4 per address, so one device cannot
-//! lock others out), gives each 5 s to send its request, answers from the core and closes.
+//! The HTTP server loop: at most 8 clients at once and 4 per address; a newcomer takes the
+//! place of its address's oldest client, or of the oldest of all, so stalled clients cannot
+//! lock anyone out of the page or `/healthz`. Each gets 5 s; answers come from the core.
 //! Nothing here can block mining: each client is its own task and its buffers are bounded.
 
 use super::Shared;
-use crate::http::{control, metrics, page, chart, parse_head, Head, Request, REQUEST_CAP};
+use crate::http::{chart, control, metrics, page, parse_head, Head, Request, REQUEST_CAP};
 use async_net::{TcpListener, TcpStream};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use smol::LocalExecutor;
@@ -21,39 +22,78 @@ pub async fn run(rt: Rc<Shared>, listener: TcpListener, ex: Rc<LocalExecutor<'st
             smol::Timer::after(Duration::from_millis(100)).await;
             continue;
         };
-        if !clients.borrow_mut().admit(addr.ip()) {
-            log::debug!("http: too many clients, refusing {addr}");
+        let Some((id, dropped)) = clients.borrow_mut().admit(addr.ip()) else {
+            log::debug!("http: too many clients from {}, refusing {addr}", addr.ip());
             continue;
-        }
+        };
         let (p, c) = (rt.clone(), clients.clone());
         ex.spawn(async move {
-            let _ = future::or(serve(&p, stream), async {
+            let timeout = async {
                 smol::Timer::after(REQUEST_TIMEOUT).await;
                 Ok(())
-            })
-            .await;
-            c.borrow_mut().release(addr.ip());
+            };
+            let evicted = async {
+                let _ = dropped.recv().await;
+                Ok(())
+            };
+            let _ = future::or(serve(&p, stream), future::or(timeout, evicted)).await;
+            c.borrow_mut().release(id);
         })
         .detach();
     }
 }
 
-/// Clients being served, by address: at most [`MAX_CLIENTS`] in all and
-/// [`MAX_CLIENTS_PER_ADDRESS`] from one address, so one device cannot lock others out.
+/// One client being served; dropping `evict` ends its task.
+struct Client {
+    id: u64,
+    ip: std::net::IpAddr,
+    _evict: smol::channel::Sender<()>,
+}
+
+/// Clients being served, oldest first: at most [`MAX_CLIENTS`] in all and
+/// [`MAX_CLIENTS_PER_ADDRESS`] from one address, so one device cannot lock others out; a
+/// newcomer when all are taken drops the oldest (a stalled client gives way to a fresh one).
 #[derive(Default)]
-struct Clients(heapless::Vec<std::net::IpAddr, MAX_CLIENTS>);
+struct Clients {
+    list: heapless::Deque<Client, MAX_CLIENTS>,
+    next_id: u64,
+}
 
 /// Simultaneous HTTP clients from one address.
 const MAX_CLIENTS_PER_ADDRESS: usize = 4;
 
 impl Clients {
-    fn admit(&mut self, ip: std::net::IpAddr) -> bool {
-        let same = self.0.iter().filter(|a| **a == ip).count();
-        same < MAX_CLIENTS_PER_ADDRESS && self.0.push(ip).is_ok()
+    /// Admit a client: its id and the channel that closes if it is dropped for a newcomer.
+    /// Room is made by dropping the oldest client of the same address when that address has
+    /// its share, else the oldest of all when every place is taken.
+    fn admit(&mut self, ip: std::net::IpAddr) -> Option<(u64, smol::channel::Receiver<()>)> {
+        if self.list.iter().filter(|c| c.ip == ip).count() >= MAX_CLIENTS_PER_ADDRESS {
+            if let Some(oldest) = self.list.iter().find(|c| c.ip == ip).map(|c| c.id) {
+                log::debug!("http: dropping the oldest client from {ip} for a newcomer");
+                self.release(oldest);
+            }
+        } else if self.list.is_full() {
+            if let Some(old) = self.list.pop_front() {
+                log::debug!(
+                    "http: dropping the oldest client ({}) for a newcomer",
+                    old.ip
+                );
+            }
+        }
+        let (tx, rx) = smol::channel::bounded(1);
+        self.next_id += 1;
+        let id = self.next_id;
+        let _ = self.list.push_back(Client { id, ip, _evict: tx });
+        Some((id, rx))
     }
-    fn release(&mut self, ip: std::net::IpAddr) {
-        if let Some(i) = self.0.iter().position(|a| *a == ip) {
-            self.0.swap_remove(i);
+
+    fn release(&mut self, id: u64) {
+        for _ in 0..self.list.len() {
+            if let Some(c) = self.list.pop_front() {
+                if c.id != id {
+                    let _ = self.list.push_back(c);
+                }
+            }
         }
     }
 }
@@ -108,7 +148,8 @@ async fn serve(rt: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
         return Ok(());
     };
     if req.method == "POST" {
-        let r = rt.with_core(|c, now| control::handle(c, now, &req.path, req.auth.as_deref(), &req.body));
+        let r = rt
+            .with_core(|c, now| control::handle(c, now, &req.path, req.auth.as_deref(), &req.body));
         return respond(&mut stream, r.status, "application/json", r.body.as_bytes()).await;
     }
     if req.method != "GET" {
@@ -183,16 +224,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_clients_cap_per_address_and_in_all() {
+    fn test_clients_full_newcomer_drops_the_oldest_one_address_capped() {
         let ip = |n: u8| std::net::IpAddr::from([192, 168, 1, n]);
         let mut c = Clients::default();
-        assert!((0..4).all(|_| c.admit(ip(1))));
-        assert!(!c.admit(ip(1)), "fifth from one address");
-        assert!((0..4).all(|_| c.admit(ip(2))), "others still get in");
-        assert!(!c.admit(ip(3)), "eight in all");
-        c.release(ip(1));
-        assert!(c.admit(ip(3)));
-        assert!(!c.admit(ip(1)));
+        let first: Vec<_> = (0..4).map(|_| c.admit(ip(1)).unwrap()).collect();
+        let (_, _fifth) = c.admit(ip(1)).expect("a fifth from one address gets in");
+        assert!(first[0].1.is_closed(), "in place of that address's oldest");
+        assert_eq!(c.list.iter().filter(|x| x.ip == ip(1)).count(), 4);
+        let second: Vec<_> = (0..4).map(|_| c.admit(ip(2)).unwrap()).collect();
+        let (_, _rx) = c
+            .admit(ip(3))
+            .expect("a newcomer gets in when all 8 are taken");
+        assert!(first[1].1.is_closed(), "the oldest of all was told to go");
+        assert!(!first[2].1.is_closed() && !second[0].1.is_closed());
+        c.release(first[2].0);
+        assert_eq!(c.list.len(), 7);
     }
 }
-

@@ -52,6 +52,16 @@ pub async fn run(rt: Rc<Shared>, listener: TcpListener, ex: Rc<LocalExecutor<'st
 async fn serve(rt: Rc<Shared>, stream: TcpStream, addr: SocketAddr, id: MinerId, out: Rc<Outbox>) {
     let mut rs = stream.clone();
     let mut ws = stream;
+    // Why the miner's side ended, when it is we who end it: the miner is told first (the
+    // outbox is closed after its last line, and the writer flushes it before it stops).
+    let ended_by_us = std::cell::RefCell::new(None::<String>);
+    let end_with = |why: String, line: Option<&[u8]>| {
+        if let Some(l) = line {
+            out.push(|b| b.extend_from_slice(l));
+        }
+        *ended_by_us.borrow_mut() = Some(why);
+        out.close();
+    };
     let read = async {
         let mut reader = LineReader::new(MINER_LINE_CAP);
         let mut session = Sv1Miner::new(addr);
@@ -73,10 +83,22 @@ async fn serve(rt: Rc<Shared>, stream: TcpStream, addr: SocketAddr, id: MinerId,
                         out.push(|b| b.extend_from_slice(&reply));
                     }
                     if let Some(why) = closing {
-                        return why;
+                        end_with(why, None);
+                        return future::pending().await;
                     }
                 }
                 Ok(None) => return "closed by the miner".to_string(),
+                Err(e @ crate::io::LineError::TooLong(_)) => {
+                    let mut line = Vec::new();
+                    crate::wire::sv1::emit::error(
+                        &mut line,
+                        "null",
+                        crate::wire::sv1::code::OTHER,
+                        &e.to_string(),
+                    );
+                    end_with(e.to_string(), Some(&line));
+                    return future::pending().await;
+                }
                 Err(e) => return e.to_string(),
             }
         }
@@ -88,6 +110,7 @@ async fn serve(rt: Rc<Shared>, stream: TcpStream, addr: SocketAddr, id: MinerId,
         }
     };
     let why = future::or(read, write).await;
+    let why = ended_by_us.borrow_mut().take().unwrap_or(why);
     out.close();
     rt.io.borrow_mut().miners.remove(&id);
     rt.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why: &why }, now));

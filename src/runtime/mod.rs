@@ -29,9 +29,13 @@ use std::time::{Duration, Instant};
 
 /// How a pool's connection renders the core's messages.
 enum PoolKind {
-    Sv1 { user: heapless::String<128> },
+    Sv1 {
+        user: heapless::String<128>,
+    },
     #[cfg(feature = "sv2")]
-    Sv2 { channel_id: Option<u32> },
+    Sv2 {
+        channel_id: Option<u32>,
+    },
 }
 
 struct PoolIo {
@@ -94,7 +98,9 @@ impl Shared {
         while let Some(a) = core.poll_action() {
             match a {
                 Action::Miner(id, msg) => {
-                    let Some(m) = io.miners.get(&id) else { continue };
+                    let Some(m) = io.miners.get(&id) else {
+                        continue;
+                    };
                     if let ToMiner::Close = msg {
                         m.out.close();
                     } else if !m.out.push(|b| downstream::write(m.kind, b, &msg)) {
@@ -287,7 +293,8 @@ async fn serve(
     for idx in 0..MAX_POOLS {
         ex.spawn(pools::run(rt.clone(), idx)).detach();
     }
-    ex.spawn(miners::run(rt.clone(), stratum, ex.clone())).detach();
+    ex.spawn(miners::run(rt.clone(), stratum, ex.clone()))
+        .detach();
     if let Some(h) = sockets.http {
         let h = async_net::TcpListener::try_from(h)?;
         log::info!("stats page on http://{}/", h.local_addr()?);

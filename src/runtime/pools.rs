@@ -179,7 +179,7 @@ mod sv2 {
         let (transport, cert) = match future::or(handshake, timeout).await {
             Ok(t) => t,
             Err(e) => {
-                log::error!(target: "pool_lost", "pool {name}: Noise handshake failed: {e}");
+                log::debug!("pool {name}: Noise handshake failed: {e}");
                 return Ended::because(format!("Noise handshake failed: {e}"));
             }
         };

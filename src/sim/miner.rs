@@ -711,6 +711,10 @@ impl<'a> Session<'a> {
             st.job_ids.drain(..excess);
         }
         self.job = Some(job);
+        // Like cgminer, bfgminer and cpuminer: every notify starts over at extranonce2 0, so
+        // a job re-sent unchanged would be hashed again (and its shares be duplicates).
+        self.work = None;
+        self.next_e2 = 0;
         self.restart_work();
     }
 

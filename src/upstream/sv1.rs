@@ -9,8 +9,8 @@
 //! and dropped; a refused subscribe or authorize ends the connection.
 
 use super::Ended;
-use crate::core::{PoolSubmit, ToPool, Upstream};
 use crate::core::pool::WANTED_VERSION_MASK;
+use crate::core::{PoolSubmit, ToPool, Upstream};
 use crate::wire::sv1::json::Value;
 use crate::wire::sv1::msg::{envelope, parse_mask, subscribe_result, PoolMessage};
 use crate::wire::sv1::{code, emit, hex_decode};
@@ -104,7 +104,7 @@ impl Sv1Pool {
                 log::debug!("pool {name}: response without id")
             }
             PoolMessage::Notify(n) => match JobTemplate::from_notify(&n) {
-                Ok(t) => ev(Upstream::Job(t)),
+                Ok(t) => ev(Upstream::Job(Box::new(t))),
                 Err(e) => log::warn!("pool {name}: dropping job {}: {e}", n.job_id),
             },
             PoolMessage::SetDifficulty(text) => match Difficulty::parse(text) {

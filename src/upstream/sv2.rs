@@ -285,7 +285,7 @@ impl Sv2Pool {
 
     fn activate(&mut self, parts: &JobParts<'_>, ev: &mut impl FnMut(Upstream<'_>)) {
         match JobTemplate::from_parts(parts) {
-            Ok(t) => ev(Upstream::Job(t)),
+            Ok(t) => ev(Upstream::Job(Box::new(t))),
             Err(e) => log::warn!("pool {}: dropping job {}: {e}", self.name, parts.id),
         }
     }

@@ -35,6 +35,8 @@ pub const MAX_COINB: usize = 16 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobError {
     JobIdTooLong,
+    /// The job id string has a bad JSON escape.
+    BadJobId,
     BadPrevhash,
     BadCoinbase,
     BadBranch,
@@ -45,6 +47,7 @@ impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             JobError::JobIdTooLong => "job id longer than 64 characters",
+            JobError::BadJobId => "job id has a bad escape",
             JobError::BadPrevhash => "prevhash is not 64 hex digits",
             JobError::BadCoinbase => "coinbase part is not hex or is too large",
             JobError::BadBranch => "merkle branch is not 64 hex digits",
@@ -131,7 +134,10 @@ pub struct JobTemplate {
 impl JobTemplate {
     /// An SV1 `mining.notify`, hex fields decoded and checked.
     pub fn from_notify(n: &Notify<'_>) -> Result<JobTemplate, JobError> {
-        let id = heapless::String::try_from(n.job_id).map_err(|_| JobError::JobIdTooLong)?;
+        let id = stratum::json::unescape::<MAX_JOB_ID>(n.job_id).map_err(|e| match e {
+            stratum::json::UnescapeError::TooLong => JobError::JobIdTooLong,
+            stratum::json::UnescapeError::BadEscape => JobError::BadJobId,
+        })?;
         let mut prevhash = [0u8; 32];
         if stratum::hex_decode(n.prevhash, &mut prevhash) != Some(32) {
             return Err(JobError::BadPrevhash);
@@ -320,7 +326,12 @@ impl Job {
     }
 
     /// The extranonce2 the pool sees for a miner's share on copy `v`.
-    pub fn pool_extranonce2(&self, tag: &[u8], miner_e2: &[u8], v: Variant) -> heapless::Vec<u8, 32> {
+    pub fn pool_extranonce2(
+        &self,
+        tag: &[u8],
+        miner_e2: &[u8],
+        v: Variant,
+    ) -> heapless::Vec<u8, 32> {
         let mut e2 = heapless::Vec::new();
         let _ = e2.extend_from_slice(tag);
         let _ = e2.extend_from_slice(miner_e2);
@@ -471,7 +482,10 @@ mod tests {
         let body = String::from_utf8(j.notify_body(4, v).unwrap().to_vec()).unwrap();
         assert!(body.contains("\"02010506\""), "{body}");
         assert_eq!(j.ntime_of(4, v), 0x6500_0000);
-        assert_eq!(&j.pool_extranonce2(&tag, &e2, v)[..], &[0, 5, 1, 2, 3, 4, 2, 1]);
+        assert_eq!(
+            &j.pool_extranonce2(&tag, &e2, v)[..],
+            &[0, 5, 1, 2, 3, 4, 2, 1]
+        );
         let input = |variant| ShareInput {
             tag: &tag,
             miner_extranonce2: &e2,
@@ -481,7 +495,12 @@ mod tests {
             variant,
         };
         assert_ne!(j.share_hash(&input(v)), j.share_hash(&input(Variant(0))));
-        let cb = hash::sha256d_parts(&[&[1, 2, 3, 4], &[0xaa], &j.pool_extranonce2(&tag, &e2, v), &[5, 6]]);
+        let cb = hash::sha256d_parts(&[
+            &[1, 2, 3, 4],
+            &[0xaa],
+            &j.pool_extranonce2(&tag, &e2, v),
+            &[5, 6],
+        ]);
         let root = hash::merkle_root(&cb, &j.branches);
         let header = hash::header(0x2000_0000, &j.prevhash, &root, 1, 0x1d00ffff, 2);
         assert_eq!(j.share_hash(&input(v)), hash::sha256d(&header));
@@ -492,7 +511,9 @@ mod tests {
         let b0 = tight.notify_body(4, Variant(0)).unwrap();
         let b3 = tight.notify_body(4, Variant(3)).unwrap();
         assert_ne!(b0, b3);
-        assert!(String::from_utf8(b3.to_vec()).unwrap().ends_with("\"65000003\","));
+        assert!(String::from_utf8(b3.to_vec())
+            .unwrap()
+            .ends_with("\"65000003\","));
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
 }
 
 /// A proxy config for these pools: (name, address, priority).
-pub fn config(pools: &[(&str, SocketAddr, u32)], miners_max: usize) -> hashmux::ops::config::Config {
+pub fn config(
+    pools: &[(&str, SocketAddr, u32)],
+    miners_max: usize,
+) -> hashmux::ops::config::Config {
     let pools: Vec<(&str, String, u32)> = pools
         .iter()
         .map(|(n, a, p)| (*n, a.to_string(), *p))

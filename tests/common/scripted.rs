@@ -25,6 +25,8 @@ struct Shared {
     difficulty: Mutex<f64>,
     /// extranonce2_size in the subscribe answer (0 means 8).
     e2_size: AtomicUsize,
+    /// The job ids of the submits received, as JSON-decoded.
+    job_ids: Mutex<Vec<String>>,
 }
 
 pub struct ScriptedPool {
@@ -57,6 +59,20 @@ impl ScriptedPool {
         *p.shared.difficulty.lock().unwrap() = difficulty;
         p.shared.ignore_submits.store(true, Ordering::SeqCst);
         p
+    }
+
+    /// A pool that asks this difficulty (and answers every submit).
+    #[allow(dead_code)]
+    pub fn start_with_difficulty(difficulty: f64) -> ScriptedPool {
+        let p = ScriptedPool::start();
+        *p.shared.difficulty.lock().unwrap() = difficulty;
+        p
+    }
+
+    /// The job ids of the submits received so far (JSON-decoded, as the pool reads them).
+    #[allow(dead_code)]
+    pub fn submitted_job_ids(&self) -> Vec<String> {
+        self.shared.job_ids.lock().unwrap().clone()
     }
 
     /// A pool whose subscribe answer gives this extranonce2_size.
@@ -179,6 +195,12 @@ fn serve(s: TcpStream, sh: Arc<Shared>) {
             }
             "mining.submit" => {
                 sh.submits.fetch_add(1, Ordering::SeqCst);
+                if let Some(j) = v["params"][1].as_str() {
+                    let mut ids = sh.job_ids.lock().unwrap();
+                    if ids.len() < 10_000 {
+                        ids.push(j.to_string());
+                    }
+                }
                 if sh.ignore_submits.load(Ordering::SeqCst) {
                     continue;
                 }

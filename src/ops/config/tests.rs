@@ -680,7 +680,10 @@ fn test_escaped_key_and_unicode_column() {
 fn test_split_defaults_are_balanced() {
     let c = parse(with_top("").as_bytes()).unwrap();
     assert_eq!(c.split, crate::core::split::SplitConfig::default());
-    assert_eq!(c.split.preset, Some(crate::core::split::pid::Preset::Balanced));
+    assert_eq!(
+        c.split.preset,
+        Some(crate::core::split::pid::Preset::Balanced)
+    );
 }
 
 #[test]
@@ -701,7 +704,10 @@ fn test_split_custom_gains_and_decimals_without_floats() {
 #[test]
 fn test_split_named_preset_sets_gains() {
     let c = parse(with_top(r#", "split": {"preset": "aggressive"}"#).as_bytes()).unwrap();
-    assert_eq!(c.split.gains, crate::core::split::pid::Preset::Aggressive.gains());
+    assert_eq!(
+        c.split.gains,
+        crate::core::split::pid::Preset::Aggressive.gains()
+    );
 }
 
 #[test]

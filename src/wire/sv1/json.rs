@@ -1,8 +1,9 @@
 //! A minimal, allocation-free JSON reader for Stratum lines.
 //!
 //! [`Value`] borrows from the line. Strings are returned raw (between the quotes, escapes not
-//! decoded): Stratum's ids, hex fields and job ids never carry escapes, and a string that does
-//! is still delimited correctly. Nesting depth is capped so hostile input cannot recurse deeply.
+//! decoded) and always delimited correctly; where a string's value matters (a pool's job id,
+//! which a PHP pool writes as `"a\/b"`), [`unescape`] decodes it into a bounded string.
+//! Nesting depth is capped so hostile input cannot recurse deeply.
 
 use core::fmt;
 
@@ -337,6 +338,79 @@ impl<'a> Iterator for Items<'a> {
     }
 }
 
+/// Why a raw JSON string could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnescapeError {
+    /// A bad escape (unknown letter, bad `\u` digits, a lone surrogate).
+    BadEscape,
+    /// The decoded string does not fit the capacity.
+    TooLong,
+}
+
+impl fmt::Display for UnescapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnescapeError::BadEscape => "bad escape in a string",
+            UnescapeError::TooLong => "string too long",
+        })
+    }
+}
+
+/// Decode the raw contents of a JSON string (as [`Value::Str`] holds them) into what it
+/// means: `\/` is `/`, `\u00e9` is `é`, surrogate pairs are joined.
+pub fn unescape<const N: usize>(raw: &str) -> Result<heapless::String<N>, UnescapeError> {
+    let mut out = heapless::String::new();
+    let mut push = |c: char| out.push(c).map_err(|_| UnescapeError::TooLong);
+    let mut it = raw.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            push(c)?;
+            continue;
+        }
+        let decoded = match it.next().ok_or(UnescapeError::BadEscape)? {
+            '"' => '"',
+            '\\' => '\\',
+            '/' => '/',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'u' => {
+                let hi = hex4(&mut it)?;
+                if (0xd800..0xdc00).contains(&hi) {
+                    if (it.next(), it.next()) != (Some('\\'), Some('u')) {
+                        return Err(UnescapeError::BadEscape);
+                    }
+                    let lo = hex4(&mut it)?;
+                    if !(0xdc00..0xe000).contains(&lo) {
+                        return Err(UnescapeError::BadEscape);
+                    }
+                    let c = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+                    char::from_u32(c).ok_or(UnescapeError::BadEscape)?
+                } else {
+                    char::from_u32(hi).ok_or(UnescapeError::BadEscape)?
+                }
+            }
+            _ => return Err(UnescapeError::BadEscape),
+        };
+        push(decoded)?;
+    }
+    Ok(out)
+}
+
+fn hex4(it: &mut core::str::Chars<'_>) -> Result<u32, UnescapeError> {
+    let mut v = 0;
+    for _ in 0..4 {
+        let d = it
+            .next()
+            .and_then(|c| c.to_digit(16))
+            .ok_or(UnescapeError::BadEscape)?;
+        v = v * 16 + d;
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +428,19 @@ mod tests {
         assert_eq!(p.items().count(), 4);
         assert_eq!(p.at(2), Some(Value::Array("[]")));
         assert_eq!(p.at(3).and_then(|b| b.as_bool()), Some(true));
+    }
+
+    #[test]
+    fn test_unescape_decodes_what_the_string_means() {
+        assert_eq!(unescape::<16>(r"a\/b").unwrap().as_str(), "a/b");
+        assert_eq!(unescape::<16>(r"\u00e9x").unwrap().as_str(), "éx");
+        assert_eq!(unescape::<16>(r#"q\"\\\n"#).unwrap().as_str(), "q\"\\\n");
+        assert_eq!(unescape::<16>(r"\ud83d\ude00").unwrap().as_str(), "😀");
+        assert_eq!(unescape::<16>(r"\ud83d"), Err(UnescapeError::BadEscape));
+        assert_eq!(unescape::<16>(r"\x41"), Err(UnescapeError::BadEscape));
+        assert_eq!(unescape::<16>(r"\u00g0"), Err(UnescapeError::BadEscape));
+        assert_eq!(unescape::<2>("abc"), Err(UnescapeError::TooLong));
+        assert_eq!(unescape::<4>("1a2b").unwrap().as_str(), "1a2b");
     }
 
     #[test]
