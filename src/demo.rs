@@ -39,8 +39,8 @@ pub fn run(seconds: Option<u64>) -> std::io::Result<()> {
         pool_a.addr(),
         pool_b.addr()
     );
-    let cfg =
-        crate::ops::config::parse(json.as_bytes()).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let cfg = crate::ops::config::parse(json.as_bytes())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let proxy = crate::runtime::spawn(cfg)?;
     let url = format!("http://{}/", proxy.http_addr.expect("demo config has http"));
     println!(

@@ -59,7 +59,8 @@ fn test_control_api_with_token_changes_split_weights_and_pools() {
         a.addr(),
         b.addr()
     );
-    let proxy = hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
+    let proxy =
+        hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
     let web = proxy.http_addr.unwrap();
     let miners: Vec<SimMiner> =
         SimMiner::fleet(proxy.stratum_addr, 2, &[MinerFlavour::Cgminer], 100_000);

@@ -59,7 +59,8 @@ fn test_stats_page_renders_in_headless_chromium() {
         a.addr(),
         b.addr()
     );
-    let proxy = hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
+    let proxy =
+        hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
     let miners: Vec<SimMiner> = ["rig-one", "rig-two"]
         .iter()
         .map(|n| {

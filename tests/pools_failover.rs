@@ -153,13 +153,9 @@ fn test_live_pool_dies_miners_fail_over_then_fail_back() {
     let ms = miners(proxy.stratum_addr);
     wait_for(20, "miners on a", || on_pool(&proxy, "a", 3));
     a.set_down(true);
-    let t = std::time::Instant::now();
+    // How fast is the core's (`core::tests`, virtual time: on the event itself); here only
+    // that it happens.
     wait_for(5, "miners on b", || on_pool(&proxy, "b", 3));
-    assert!(
-        t.elapsed().as_millis() < 2_000,
-        "failover took {:?}",
-        t.elapsed()
-    );
     let b0 = b.stats().accepted;
     wait_for(60, "shares accepted by b", || {
         (b.stats().accepted > b0).then_some(())

@@ -7,7 +7,7 @@ mod common;
 
 use common::wait_for;
 use hashmux::sim::{MinerFlavour, SimMiner, SimPool, SimPoolConfig};
-use std::time::Duration;
+
 
 #[test]
 fn test_two_live_pools_70_30_accepted_work_converges() {
@@ -29,19 +29,15 @@ fn test_two_live_pools_70_30_accepted_work_converges() {
         a.addr(),
         b.addr()
     );
-    let proxy = hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
+    let proxy =
+        hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
     let miners: Vec<SimMiner> =
         SimMiner::fleet(proxy.stratum_addr, 4, &[MinerFlavour::Cgminer], 150_000);
     wait_for(20, "both pools get work", || {
         let s = proxy.snapshot()?;
         (s.pools[0].shares.valid > 5 && s.pools[1].shares.valid > 5).then_some(())
     });
-    let work =
-        |s: &hashmux::stats::Snapshot| (s.pools[0].shares.work_valid, s.pools[1].shares.work_valid);
-    let start = work(&proxy.snapshot().unwrap());
-    std::thread::sleep(Duration::from_secs(40));
-    let end = work(&proxy.snapshot().unwrap());
-    let (wa, wb) = (end.0 - start.0, end.1 - start.1);
+    let (wa, wb) = common::split_over(&proxy, 40, 300);
     let share_a = wa * 1000 / (wa + wb);
     eprintln!("pool a share of accepted work over 40 s: {share_a} per mille");
     assert!(

@@ -159,12 +159,7 @@ fn test_mixed_sv1_sv2_split_60_40_converges_and_fails_over_between_kinds() {
         let s = proxy.snapshot()?;
         (s.pools[0].shares.valid > 5 && s.pools[1].shares.valid > 5).then_some(())
     });
-    let work =
-        |s: &hashmux::stats::Snapshot| (s.pools[0].shares.work_valid, s.pools[1].shares.work_valid);
-    let start = work(&proxy.snapshot().unwrap());
-    std::thread::sleep(Duration::from_secs(40));
-    let end = work(&proxy.snapshot().unwrap());
-    let (wa, wb) = (end.0 - start.0, end.1 - start.1);
+    let (wa, wb) = common::split_over(&proxy, 40, 300);
     let share_v1 = wa * 1000 / (wa + wb);
     eprintln!("SV1 pool's share of accepted work over 40 s: {share_v1} per mille (target 600)");
     assert!(

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use sv2pool::*;
 
 fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    // A bound for a loaded machine, not a budget (see tests/common/mod.rs).
+    let secs = (secs * 5).max(120);
     let until = Instant::now() + Duration::from_secs(secs);
     while !f() {
         assert!(Instant::now() < until, "timed out after {secs} s: {what}");
@@ -179,7 +181,7 @@ fn invalid_job_duplicate_and_stale_shares_are_rejected_with_spec_codes() {
     // A new block: the old job goes stale, and the client gets a new prevhash and job.
     pool.new_block();
     let old = share.clone();
-    let until = Instant::now() + Duration::from_secs(5);
+    let until = Instant::now() + Duration::from_secs(120);
     while client.prev_hashes_received < 2 && Instant::now() < until {
         client.poll_for(Duration::from_millis(100)).unwrap();
     }
@@ -212,7 +214,7 @@ fn follow_up_jobs_update_close_and_unknown_messages() {
     });
     let mut client = Sv2TestClient::connect(pool.addr(), pool.authority_pubkey()).unwrap();
     let first = client.active_job.unwrap();
-    let until = Instant::now() + Duration::from_secs(5);
+    let until = Instant::now() + Duration::from_secs(120);
     while client.jobs_received < 3 && Instant::now() < until {
         client.poll_for(Duration::from_millis(100)).unwrap();
     }
@@ -235,7 +237,7 @@ fn follow_up_jobs_update_close_and_unknown_messages() {
         st.update_channels == 1 && st.unknown_messages == 1
     });
     assert_eq!(pool.stats().last_nominal_hashrate, 2.5e6);
-    let until = Instant::now() + Duration::from_secs(5);
+    let until = Instant::now() + Duration::from_secs(120);
     while client.target != smaller && Instant::now() < until {
         client.poll_for(Duration::from_millis(100)).unwrap();
     }

@@ -255,6 +255,7 @@ impl Core {
     fn submit(&mut self, i: usize, s: &MinerShare<'_>, now: u64) -> Result<(), Refusal> {
         let m = &mut self.miners[i];
         m.shares.submitted += 1;
+        m.vardiff.submitted();
         if m.state != MinerState::Working {
             m.shares.malformed += 1;
             return Err(match m.state {

@@ -55,9 +55,8 @@ impl Core {
     fn miner_housekeeping(&mut self, now: u64) {
         let idle_timeout = self.cfg.miners.idle_timeout_secs as u64 * 1000;
         let floor = self.cfg.miners.min_difficulty;
-        let dt = now.saturating_sub(std::mem::replace(&mut self.last_tick_ms, now));
         for m in self.miners.iter_mut() {
-            m.update_hashrate(dt);
+            m.update_hashrate(now);
             if m.closing {
                 continue;
             }

@@ -22,6 +22,9 @@ pub struct Vardiff {
     window_start_ms: u64,
     shares: u32,
     work: u128,
+    /// Shares submitted in the window, valid or not: a miner whose shares are all refused
+    /// (stale, out of range) is working, and its difficulty is not lowered for it.
+    submitted: u32,
 }
 
 impl Vardiff {
@@ -40,6 +43,7 @@ impl Vardiff {
             window_start_ms: now_ms,
             shares: 0,
             work: 0,
+            submitted: 0,
         }
     }
 
@@ -69,6 +73,11 @@ impl Vardiff {
             return None;
         }
         let cur = self.current.0 as u128;
+        if self.shares == 0 && self.submitted > 0 {
+            // Working, but nothing valid to measure it by: no change.
+            self.restart(now_ms);
+            return None;
+        }
         let wanted = if self.shares == 0 {
             cur / 4
         } else {
@@ -93,6 +102,12 @@ impl Vardiff {
         self.window_start_ms = now_ms;
         self.shares = 0;
         self.work = 0;
+        self.submitted = 0;
+    }
+
+    /// Count a share the miner submitted, whatever its fate.
+    pub fn submitted(&mut self) {
+        self.submitted = self.submitted.saturating_add(1);
     }
 }
 
@@ -134,6 +149,17 @@ mod tests {
         );
         assert_eq!(v.retarget(60_000), Some(d(4)));
         assert_eq!(v.retarget(120_000), None, "already at min");
+    }
+
+    #[test]
+    fn test_vardiff_only_refused_shares_keeps_the_difficulty() {
+        let mut v = Vardiff::new(d(64), d(1), d(4096), 20, 0);
+        for _ in 0..30 {
+            v.submitted();
+        }
+        assert_eq!(v.retarget(60_000), None, "working, just refused: no change");
+        assert_eq!(v.current(), d(64));
+        assert_eq!(v.retarget(120_000), Some(d(16)), "silent: lowered");
     }
 
     #[test]

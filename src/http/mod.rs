@@ -81,4 +81,3 @@ pub fn parse_head(buf: &[u8]) -> Head {
         _ => Head::Bad,
     }
 }
-

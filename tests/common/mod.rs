@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 /// Poll `f` every 50 ms until it returns Some, for at most `secs` seconds.
 pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    // A bound, not a budget: the condition is polled until it holds. The bound is sized for a
+    // machine at load 10 on 2 cores (5× slower than a quiet one), never below 2 minutes, so
+    // a busy laptop waits longer instead of failing.
+    let secs = (secs * 5).max(120);
     let until = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = f() {
@@ -21,6 +25,26 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Validated work of the first two pools over a window of at least `secs` seconds that also
+/// holds at least `shares` validated shares: on a slow machine the window grows, so the figure
+/// rests on as many shares as on a quiet one.
+pub fn split_over(proxy: &hashmux::runtime::Handle, secs: u64, shares: u64) -> (u128, u128) {
+    let work = |s: &hashmux::stats::Snapshot| {
+        (
+            s.pools[0].shares.work_valid,
+            s.pools[1].shares.work_valid,
+            s.pools[0].shares.valid + s.pools[1].shares.valid,
+        )
+    };
+    let start = work(&proxy.snapshot().unwrap());
+    let t0 = Instant::now();
+    let end = wait_for(secs * 10, "a window long enough for the split", || {
+        let now = work(&proxy.snapshot()?);
+        (t0.elapsed() >= Duration::from_secs(secs) && now.2 - start.2 >= shares).then_some(now)
+    });
+    (end.0 - start.0, end.1 - start.1)
 }
 
 /// A proxy config for these pools: (name, address, priority).
