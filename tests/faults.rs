@@ -27,7 +27,12 @@ fn miners(addr: SocketAddr, n: usize) -> Vec<SimMiner> {
 /// the proxy's job timeout is set out of reach: on a loaded machine a test can take longer
 /// than the usual 10 s, and a reconnect is not what these tests are about.
 fn scripted_proxy(pool: &ScriptedPool) -> hashmux::runtime::Handle {
-    hashmux::runtime::spawn(common::config_with(&[("s", pool.addr().to_string(), 1)], 8, 3600)).unwrap()
+    hashmux::runtime::spawn(common::config_with(
+        &[("s", pool.addr().to_string(), 1)],
+        8,
+        3600,
+    ))
+    .unwrap()
 }
 
 fn accepted(ms: &[SimMiner]) -> Vec<u64> {

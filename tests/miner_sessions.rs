@@ -133,7 +133,10 @@ fn test_connected_miner_oversized_line_is_dropped_others_keep_mining() {
     let mut bad = RawMiner::connect(proxy.stratum_addr);
     let _ = bad.send_raw(&vec![b'x'; 10_000]);
     let told = bad.recv().expect("an error before the close");
-    assert!(told["error"].to_string().contains("line longer than"), "{told}");
+    assert!(
+        told["error"].to_string().contains("line longer than"),
+        "{told}"
+    );
     assert!(
         bad.recv().is_none(),
         "connection closed after an oversized line"

@@ -8,7 +8,6 @@ mod common;
 use common::wait_for;
 use hashmux::sim::{MinerFlavour, SimMiner, SimPool, SimPoolConfig};
 
-
 #[test]
 fn test_two_live_pools_70_30_accepted_work_converges() {
     let pool = |n: &str| {
