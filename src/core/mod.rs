@@ -29,6 +29,7 @@ mod tick;
 pub mod vardiff;
 
 pub use ledger::{add_counters, MAX_WORKERS};
+pub use pool::WANTED_VERSION_MASK;
 pub use reconfigure::{Applied, ControlError};
 
 use crate::ops::config::Config;

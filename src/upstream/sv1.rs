@@ -9,7 +9,7 @@
 //! and dropped; a refused subscribe or authorize ends the connection.
 
 use super::Ended;
-use crate::core::pool::WANTED_VERSION_MASK;
+use crate::core::WANTED_VERSION_MASK;
 use crate::core::{PoolSubmit, ToPool, Upstream};
 use crate::wire::sv1::json::Value;
 use crate::wire::sv1::msg::{envelope, parse_mask, subscribe_result, PoolMessage};
