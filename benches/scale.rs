@@ -14,7 +14,9 @@
 //!   the pools received per second, the process's CPU time (utime + stime) per 1,000 shares;
 //! - resident memory (VmRSS at the end, VmHWM) of the process.
 //!
-//! The pools ask for difficulty 1e-10, so every hash meets the target: each share is a real,
+//! The pools ask for difficulty 1e-10 and the miners' difficulty is pinned there (min = start =
+//! max = 1e-10: below `min_difficulty` hashmux would keep miners at a floor), so every hash
+//! meets the target: each share is a real,
 //! valid share that hashmux hashes (sha256d over coinbase, merkle root and header) and checks
 //! before forwarding; the `valid` column is hashmux's own count from `/api/stats`. The relay
 //! checks nothing. Timings are medians/p99 of samples taken in this run; ratios are against
@@ -22,7 +24,7 @@
 //!
 //! Environment: `HASHMUX_BENCH_MINERS` (default "1,16,64,256"), `HASHMUX_BENCH_POOLS` ("1,2,4,8"),
 //! `HASHMUX_BENCH_SECS` (saturation seconds, default 3), `HASHMUX_BENCH_ROUNDS` (notify rounds,
-//! default 100; submits are 4×).
+//! default 30, paced a little over a second apart like a pool's jobs; submits are 4×).
 
 mod common;
 use common::notify_line;
@@ -397,7 +399,7 @@ fn start_proxy(launch: &Launch, pools: &[BenchPool]) -> System {
         launch,
         |s, h| {
             format!(
-                "{{\"listen\":\"{s}\",\"http\":\"{h}\",\"log_level\":\"warn\",\"pools\":[{}],\"miners\":{{\"max\":256,\"max_per_address\":256,\"min_difficulty\":1e-10,\"start_difficulty\":1e-10,\"max_difficulty\":1}}}}",
+                "{{\"listen\":\"{s}\",\"http\":\"{h}\",\"log_level\":\"warn\",\"pools\":[{}],\"miners\":{{\"max\":256,\"max_per_address\":256,\"min_difficulty\":1e-10,\"start_difficulty\":1e-10,\"max_difficulty\":1e-10}}}}",
                 list.join(",")
             )
         },
@@ -471,6 +473,10 @@ impl Run<'_> {
         // Notify: every pool sends round r's job; the last miner to have it ends the sample.
         let mut lat = Vec::with_capacity(self.rounds);
         for r in 0..self.rounds as u32 {
+            // Rounds as a pool sends jobs, not faster than hashmux passes them on: a miner
+            // gets at most one notify per MIN_NOTIFY_GAP_MS (a flood is coalesced to the
+            // latest job), so back-to-back rounds would measure the coalescing, not the path.
+            std::thread::sleep(Duration::from_millis(hashmux::core::MIN_NOTIFY_GAP_MS + 50));
             let ntime = NTIME + round0 + r + 1;
             let t0 = Instant::now();
             for p in self.pools {
@@ -480,7 +486,6 @@ impl Run<'_> {
                 m.await_job(ntime).expect("job reaches the miner");
             }
             lat.push(t0.elapsed());
-            std::thread::sleep(Duration::from_millis(2));
         }
         f.notify = (pct(&mut lat, 50), pct(&mut lat, 99));
 
@@ -601,7 +606,7 @@ fn main() {
     let miners = env_list("HASHMUX_BENCH_MINERS", &[1, 16, 64, 256]);
     let pool_counts = env_list("HASHMUX_BENCH_POOLS", &[1, 2, 4, 8]);
     let secs = env_num("HASHMUX_BENCH_SECS", 3);
-    let rounds = env_num("HASHMUX_BENCH_ROUNDS", 100) as usize;
+    let rounds = env_num("HASHMUX_BENCH_ROUNDS", 30) as usize;
     let launch = Launch::from_env(env!("CARGO_BIN_EXE_hashmux"));
     println!(
         "hashmux scale bench: {} against a one-thread relay; {} cores visible; {rounds} notify rounds, {} submits, {secs} s saturation with {WINDOW} in flight per miner",
