@@ -166,7 +166,9 @@ fn test_mixed_sv1_sv2_split_60_40_converges_and_fails_over_between_kinds() {
         (500..=700).contains(&share_v1),
         "v1 got {share_v1}‰ of the work over 40 s (target 600‰)"
     );
-    assert!(v2.stats().accepted > 0 && v1.stats().accepted > 0);
+    wait_for(60, "both pools accepted shares", || {
+        (v2.stats().accepted > 0 && v1.stats().accepted > 0).then_some(())
+    });
     assert_eq!(
         v2.stats().rejected_total(),
         0,
