@@ -70,9 +70,11 @@ fn test_live_pool_accepts_shares_from_every_miner_flavour() {
     );
     // Shares the proxy accepted need not meet the pool's difficulty: wait for the pool to
     // have shares from two miners (on a loaded machine the first three may be one miner's).
-    wait_for(60, "the pool accepted shares from two miners (distinct tags)", || {
-        (p.stats().extranonce2_prefixes.len() >= 2).then_some(())
-    });
+    wait_for(
+        60,
+        "the pool accepted shares from two miners (distinct tags)",
+        || (p.stats().extranonce2_prefixes.len() >= 2).then_some(()),
+    );
     // The pool's answers reach the proxy a moment after the pool counted them.
     let ps = wait_for(10, "the proxy counted 3 accepted shares", || {
         let s = proxy.snapshot()?;
