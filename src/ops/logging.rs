@@ -39,23 +39,24 @@ pub enum Verdict {
 }
 
 struct Site {
-    key: (&'static str, u32),
+    key: u64,
     window_start_ms: u64,
     written: u32,
     held: u32,
 }
 
-/// Per call site (file and line of the log macro): at most [`BURST`] lines per
-/// [`WINDOW_MS`]; the rest are counted and reported once with the next line of that site
-/// ("…repeated N times"). A warning written once per share or per notify thus costs a few
-/// lines a minute, not thousands a second. Pure: time is an argument.
+/// Per kind of line (its level, target and text with the digits left out, so "share 17 lost"
+/// and "share 18 lost" are one kind; router builds have no file and line to tell call sites
+/// apart): at most [`BURST`] lines per [`WINDOW_MS`]; the rest are counted and reported once
+/// with the next line of that kind. A warning written once per share or per notify thus costs
+/// a few lines a minute, not thousands a second. Pure: time is an argument.
 #[derive(Default)]
 pub struct RateLimit {
     sites: heapless::Vec<Site, SITES>,
 }
 
 impl RateLimit {
-    pub fn check(&mut self, key: (&'static str, u32), now_ms: u64) -> Verdict {
+    pub fn check(&mut self, key: u64, now_ms: u64) -> Verdict {
         let site = match self.sites.iter_mut().position(|s| s.key == key) {
             Some(i) => &mut self.sites[i],
             None => {
@@ -65,9 +66,15 @@ impl RateLimit {
                     written: 0,
                     held: 0,
                 };
-                if self.sites.push(fresh).is_err() {
-                    return Verdict::Write;
+                if self.sites.is_full() {
+                    // Make room: forget the kind whose window is oldest.
+                    if let Some(i) =
+                        (0..self.sites.len()).min_by_key(|&i| self.sites[i].window_start_ms)
+                    {
+                        self.sites.swap_remove(i);
+                    }
                 }
+                let _ = self.sites.push(fresh);
                 let last = self.sites.len() - 1;
                 &mut self.sites[last]
             }
@@ -113,11 +120,9 @@ impl log::Log for Logger {
             return;
         }
         let now = self.start.elapsed().as_millis() as u64;
-        let verdict = match (r.file_static(), r.line()) {
-            (Some(f), Some(l)) => LIMIT.with(|x| x.borrow_mut().check((f, l), now)),
-            _ => Verdict::Write,
-        };
         let msg = r.args().to_string();
+        let key = kind_of(r.level(), r.target(), &msg);
+        let verdict = LIMIT.with(|x| x.borrow_mut().check(key, now));
         let mut out = String::new();
         match verdict {
             Verdict::HoldBack => return,
@@ -144,6 +149,17 @@ impl Logger {
             Format::Plain => plain_line(level, target, msg),
         }
     }
+}
+
+/// The kind of a line: FNV-1a over its level, target and text without digits.
+pub fn kind_of(level: log::Level, target: &str, msg: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let level = [level as u8];
+    let bytes = level.iter().chain(target.as_bytes()).chain(msg.as_bytes());
+    for &b in bytes.filter(|b| !b.is_ascii_digit()) {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h
 }
 
 /// One plain log line: `LEVEL [event or module] message`.
@@ -183,7 +199,13 @@ mod tests {
     #[test]
     fn test_call_site_past_its_burst_is_held_back_then_reported_once() {
         let mut r = RateLimit::default();
-        let site = ("src/x.rs", 10);
+        let site = kind_of(log::Level::Warn, "share_lost", "share 17 lost");
+        assert_eq!(
+            site,
+            kind_of(log::Level::Warn, "share_lost", "share 18 lost"),
+            "digits aside, one kind"
+        );
+        let other = kind_of(log::Level::Warn, "share_lost", "pool a gone");
         for i in 0..BURST {
             assert_eq!(r.check(site, i as u64), Verdict::Write);
         }
@@ -191,7 +213,7 @@ mod tests {
             assert_eq!(r.check(site, 100 + t), Verdict::HoldBack);
         }
         assert_eq!(
-            r.check(("src/x.rs", 11), 200),
+            r.check(other, 200),
             Verdict::Write,
             "another site is not held"
         );
@@ -204,6 +226,22 @@ mod tests {
             r.check(site, 3 * WINDOW_MS),
             Verdict::Write,
             "nothing held: no note"
+        );
+    }
+
+    #[test]
+    fn test_full_table_forgets_the_oldest_kind_and_limits_the_new_one() {
+        let mut r = RateLimit::default();
+        for k in 0..SITES as u64 {
+            r.check(k, k);
+        }
+        for t in 0..BURST as u64 {
+            assert_eq!(r.check(999, 100 + t), Verdict::Write);
+        }
+        assert_eq!(
+            r.check(999, 200),
+            Verdict::HoldBack,
+            "a new kind is limited too"
         );
     }
 
