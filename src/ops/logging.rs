@@ -6,7 +6,7 @@
 //! `miner_switched`, `share_rejected`, `share_lost`, `config_reloaded`,
 //! `config_reload_failed`, `control`. Everything else carries its module path. In JSON mode
 //! each record is one line: `{"level":"warn","event":"pool_lost","msg":"..."}`. No line is
-//! logged per accepted share at info level. A call site that logs more than [`BURST`] lines a
+//! logged per accepted share at info level. A kind of line logged more than [`BURST`] times a
 //! minute is held back and its count reported once a minute ([`RateLimit`]), so a peer doing
 //! something wrong a thousand times a second costs a few lines, and a router's small log ring
 //! keeps what matters.
@@ -22,18 +22,18 @@ pub enum Format {
     Json,
 }
 
-/// Lines one call site may write in a window before it is held back.
+/// Lines of one kind written in a window before the rest are held back.
 pub const BURST: u32 = 5;
-/// The window, and how often a held-back call site reports what it held back.
+/// The window, and how often a held-back kind reports what it held back.
 pub const WINDOW_MS: u64 = 60_000;
-/// Call sites tracked at once (a full table lets new call sites through unlimited).
+/// Kinds tracked at once (a full table forgets the kind whose window is oldest).
 const SITES: usize = 64;
 
 /// What to do with one log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Write,
-    /// Write it, after a line saying this many lines of the same call site were held back.
+    /// Write it, after a line saying this many lines of the same kind were held back.
     WriteAfterHeldBack(u32),
     HoldBack,
 }
