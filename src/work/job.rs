@@ -189,21 +189,21 @@ impl JobTemplate {
     }
 }
 
-/// One pool job, immutable, shared by every miner working on it.
+/// One pool job, immutable, shared by every miner working on it: a template and its origin.
+/// The template's fields read through (`job.coinb1`).
 pub struct Job {
     pub origin: JobOrigin,
-    pub id: PoolJobId,
-    pub prevhash: [u8; 32],
-    pub coinb1: Box<[u8]>,
-    pub coinb2: Box<[u8]>,
-    pub branches: heapless::Vec<[u8; 32], MAX_BRANCHES>,
-    pub version: u32,
-    pub nbits: u32,
-    pub ntime: u32,
-    pub clean: bool,
+    template: JobTemplate,
     /// Rendered SV1 notify bodies, one per miner extranonce2 size, each written once on
     /// first use (a memo, not shared mutable state).
     bodies: [OnceCell<Rc<[u8]>>; MAX_MINER_E2 + 1],
+}
+
+impl std::ops::Deref for Job {
+    type Target = JobTemplate;
+    fn deref(&self) -> &JobTemplate {
+        &self.template
+    }
 }
 
 /// The full share a miner found, in the job's terms.
@@ -224,15 +224,7 @@ impl Job {
     pub fn new(t: JobTemplate, origin: JobOrigin) -> Job {
         Job {
             origin,
-            id: t.id,
-            prevhash: t.prevhash,
-            coinb1: t.coinb1,
-            coinb2: t.coinb2,
-            branches: t.branches,
-            version: t.version,
-            nbits: t.nbits,
-            ntime: t.ntime,
-            clean: t.clean,
+            template: t,
             bodies: Default::default(),
         }
     }
