@@ -8,19 +8,17 @@ use crate::stats::{MinerSnap, PoolSnap, ShareCounters, Snapshot};
 /// Most workers whose totals are kept (beyond it, new names are folded into "(others)").
 pub const MAX_WORKERS: usize = 256;
 
+/// Add `c` to `into`, counter by counter (the one field list is `ShareCounters::counts`).
 pub fn add_counters(into: &mut ShareCounters, c: &ShareCounters) {
-    into.submitted += c.submitted;
-    into.valid += c.valid;
-    into.low_difficulty += c.low_difficulty;
-    into.duplicate += c.duplicate;
-    into.stale += c.stale;
-    into.malformed += c.malformed;
-    into.forwarded += c.forwarded;
-    into.accepted += c.accepted;
-    into.rejected += c.rejected;
-    into.lost += c.lost;
-    into.work_valid += c.work_valid;
-    into.work_accepted += c.work_accepted;
+    let mut sum = into.counts();
+    for (s, x) in sum.iter_mut().zip(c.counts()) {
+        *s += x;
+    }
+    *into = ShareCounters::from_counts(
+        sum,
+        into.work_valid + c.work_valid,
+        into.work_accepted + c.work_accepted,
+    );
 }
 
 fn worker_name(w: &str) -> &str {
