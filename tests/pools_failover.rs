@@ -211,7 +211,9 @@ fn test_pool_killed_mid_submit_counts_unanswered_shares_lost() {
         let p = &proxy.snapshot()?.pools[0].shares;
         (p.forwarded > p.accepted + p.rejected).then_some(())
     });
-    a.drop_connections();
+    // Down, not just dropped: a reconnected pool that still does not answer would keep fresh
+    // shares in flight, and the books would balance only between two submits.
+    a.set_down(true);
     let s = wait_for(20, "every forwarded share has an outcome", || {
         let p = proxy.snapshot()?.pools[0].shares.clone();
         (p.lost > 0 && p.forwarded == p.accepted + p.rejected + p.lost).then_some(p)
