@@ -198,6 +198,25 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// The Stratum V2 `SubmitShares.Error` code: the spec's where it has one (stale-share,
+    /// difficulty-too-low, invalid-job-id), else the reference implementation's wording.
+    pub fn sv2_code(self) -> &'static str {
+        match self {
+            Refusal::JobNotFound => "invalid-job-id",
+            Refusal::Stale => "stale-share",
+            Refusal::LowDifficulty => "difficulty-too-low",
+            Refusal::Duplicate => "duplicate-share",
+            Refusal::NtimeOutOfRange => "ntime-out-of-range",
+            Refusal::VersionOutsideMask | Refusal::NoVersionRolling => "invalid-version-bits",
+            Refusal::BadExtranonce2 { .. } => "invalid-extranonce-size",
+            Refusal::NotSubscribed | Refusal::Unauthorized | Refusal::AlreadySubscribed => {
+                "invalid-channel-id"
+            }
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -13,6 +13,8 @@
 pub mod http;
 mod miners;
 mod pools;
+#[cfg(feature = "sv2")]
+mod sv2link;
 
 use crate::core::{Action, Core, MinerId, ToMiner, ToPool};
 use crate::downstream;

@@ -136,21 +136,15 @@ mod sv2 {
     //! The SV2 transport: Noise NX handshake as initiator, then encrypted frames both ways.
 
     use super::*;
+    use crate::runtime::sv2link::{read_frame, seal_frames, unix_now};
     use crate::upstream::sv2::{Sv2Pool, MAX_PAYLOAD};
-    use crate::wire::sv2::msg::{self, Header, HEADER_LEN};
-    use crate::wire::sv2::noise::{self, Initiator, Transport, ACT2_LEN, HEADER_CT_LEN};
+    use crate::wire::sv2::msg;
+    use crate::wire::sv2::noise::{Initiator, ACT2_LEN};
     use crate::wire::sv2::secp::Keypair;
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
     use std::cell::RefCell;
 
     const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-
-    fn unix_now() -> u32 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs().min(u32::MAX as u64) as u32)
-            .unwrap_or(0)
-    }
 
     /// Serve an established TCP connection to SV2 pool `idx` until it ends.
     pub async fn serve(rt: &Rc<Shared>, idx: usize, cfg: &PoolConfig, stream: TcpStream) -> Ended {
@@ -203,27 +197,13 @@ mod sv2 {
         let read = async {
             let mut payload = Vec::new();
             loop {
-                let mut hct = [0u8; HEADER_CT_LEN];
-                if let Err(e) = rs.read_exact(&mut hct).await {
-                    return Ended::because(format!("read failed: {e}"));
-                }
-                let h = match transport.borrow_mut().open_header(&hct) {
-                    Ok(h) => Header::parse(&h),
-                    Err(e) => return Ended::because(format!("bad frame from pool: {e}")),
+                let h = match read_frame(&mut rs, &transport, &mut payload, MAX_PAYLOAD, "pool")
+                    .await
+                {
+                    Ok(h) => h,
+                    Err(e) => return Ended::because(e),
                 };
                 let len = h.len as usize;
-                if len > MAX_PAYLOAD {
-                    return Ended::because(format!(
-                        "pool sent a {len}-byte message (limit {MAX_PAYLOAD})"
-                    ));
-                }
-                payload.resize(noise::ciphertext_len(len), 0);
-                if let Err(e) = rs.read_exact(&mut payload).await {
-                    return Ended::because(format!("read failed: {e}"));
-                }
-                if let Err(e) = transport.borrow_mut().open_payload(&mut payload) {
-                    return Ended::because(format!("bad frame from pool: {e}"));
-                }
                 match msg::decode(&h, &payload[..len]) {
                     Ok(m) => {
                         // No share can be sent while the channel-open answer is handled (no
@@ -251,18 +231,6 @@ mod sv2 {
             }
         };
         future::or(read, write).await
-    }
-
-    /// Encrypt every whole frame in `plain` (as `push` queued them) onto `wire`.
-    fn seal_frames(transport: &RefCell<Transport>, mut plain: &[u8], wire: &mut Vec<u8>) {
-        let mut t = transport.borrow_mut();
-        while plain.len() >= HEADER_LEN {
-            let header: [u8; HEADER_LEN] = plain[..HEADER_LEN].try_into().expect("6 bytes");
-            let len = Header::parse(&header).len as usize;
-            let end = (HEADER_LEN + len).min(plain.len());
-            t.seal_frame(&header, &plain[HEADER_LEN..end], wire);
-            plain = &plain[end..];
-        }
     }
 
     impl Shared {

@@ -5,6 +5,11 @@
 //! - to the miner: `coinb1' = coinb1 ‖ E1`, `coinb2' = zeros(N − TAG_SIZE − M) ‖ coinb2`;
 //! - to the pool: `E2 = tag ‖ E2_miner ‖ zeros(N − TAG_SIZE − M)`.
 //!
+//! A Stratum V2 miner gets the same bytes: an extended channel's extranonce prefix is the tag,
+//! its job's coinbase prefix `coinb1'` and suffix `coinb2'` ([`Job::coinbase_parts`]); a
+//! standard channel cannot roll an extranonce, so its extranonce2 is M zero bytes and hashmux
+//! sends the merkle root ([`Job::merkle_root_for`]).
+//!
 //! The bytes are exactly the pool's coinbase, so a miner's share is the pool's share, and
 //! moving a miner to another pool is only a new job. A [`Job`] is immutable once built; it
 //! remembers its pool, that pool's connection generation and block epoch, so a late share can
@@ -331,18 +336,38 @@ impl Job {
         e2
     }
 
-    /// sha256d of the 80-byte header the share describes.
-    pub fn share_hash(&self, s: &ShareInput<'_>) -> [u8; 32] {
-        let pad = self.padding_bytes(s.miner_extranonce2.len(), s.variant);
+    /// The coinbase around a miner's extranonce, as an SV2 extended job carries it, for copy
+    /// `v` and a miner extranonce of `miner_e2` bytes after the tag: `(coinb1 ‖ E1,
+    /// padding ‖ coinb2)`. The full extranonce in between is `tag ‖ miner extranonce2`.
+    pub fn coinbase_parts(&self, miner_e2: usize, v: Variant) -> (Vec<u8>, Vec<u8>) {
+        let mut prefix = Vec::with_capacity(self.coinb1.len() + self.origin.extranonce1.len());
+        prefix.extend_from_slice(&self.coinb1);
+        prefix.extend_from_slice(&self.origin.extranonce1);
+        let pad = self.padding_bytes(miner_e2, v);
+        let mut suffix = Vec::with_capacity(pad.len() + self.coinb2.len());
+        suffix.extend_from_slice(&pad);
+        suffix.extend_from_slice(&self.coinb2);
+        (prefix, suffix)
+    }
+
+    /// The merkle root of copy `v` for a miner whose whole extranonce is `tag ‖ miner_e2`
+    /// (an SV2 standard channel, which cannot roll the extranonce itself).
+    pub fn merkle_root_for(&self, tag: &[u8], miner_e2: &[u8], v: Variant) -> [u8; 32] {
+        let pad = self.padding_bytes(miner_e2.len(), v);
         let cb = hash::sha256d_parts(&[
             &self.coinb1,
             &self.origin.extranonce1,
-            s.tag,
-            s.miner_extranonce2,
+            tag,
+            miner_e2,
             &pad,
             &self.coinb2,
         ]);
-        let root = hash::merkle_root(&cb, &self.branches);
+        hash::merkle_root(&cb, &self.branches)
+    }
+
+    /// sha256d of the 80-byte header the share describes.
+    pub fn share_hash(&self, s: &ShareInput<'_>) -> [u8; 32] {
+        let root = self.merkle_root_for(s.tag, s.miner_extranonce2, s.variant);
         hash::sha256d(&hash::header(
             s.version,
             &self.prevhash,

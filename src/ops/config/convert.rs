@@ -133,6 +133,8 @@ const STATS_FIELDS: &[Field] = &[
 const SCHEMA: Shape = Shape::Obj(&[
     optional("listen", Shape::Str(ADDR_MAX)),
     optional("http", Shape::Str(ADDR_MAX)),
+    optional("listen_sv2", Shape::Str(ADDR_MAX)),
+    optional("sv2_key_file", Shape::Str(PATH_MAX)),
     optional("log_level", Shape::Str(LEVEL_MAX)),
     optional("api_token", Shape::Str(TOKEN_MAX)),
     required(
@@ -154,6 +156,8 @@ const SCHEMA: Shape = Shape::Obj(&[
 struct RawConfig {
     listen: Option<HString<ADDR_MAX>>,
     http: Option<HString<ADDR_MAX>>,
+    listen_sv2: Option<HString<ADDR_MAX>>,
+    sv2_key_file: Option<HString<PATH_MAX>>,
     log_level: Option<HString<LEVEL_MAX>>,
     api_token: Option<HString<TOKEN_MAX>>,
     pools: HVec<RawPool, MAX_POOLS>,
@@ -304,6 +308,30 @@ impl<'a> Ctx<'a> {
                 format!("{http} would bind the same port as listen ({listen})"),
             ));
         }
+        let listen_sv2 = match raw.listen_sv2.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(self.socket_addr("listen_sv2", text)?),
+        };
+        if let Some(sv2) = listen_sv2 {
+            for (other, addr) in [("listen", Some(listen)), ("http", http)] {
+                if addr.is_some_and(|a| same_port(&sv2, &a)) {
+                    return Err(self.invalid(
+                        "listen_sv2",
+                        format!("{sv2} would bind the same port as {other}"),
+                    ));
+                }
+            }
+        }
+        let sv2_key_file = match raw.sv2_key_file.as_deref() {
+            None | Some("") => None,
+            Some(f) if f.starts_with('/') => Some(std::path::PathBuf::from(f)),
+            Some(f) => {
+                return Err(self.invalid(
+                    "sv2_key_file",
+                    format!("must be an absolute path (found {f:?})"),
+                ))
+            }
+        };
         let log_level = match raw.log_level {
             None => None,
             Some(level) if LOG_LEVELS.contains(&level.as_str()) => Some(hstring(&level)),
@@ -318,6 +346,8 @@ impl<'a> Ctx<'a> {
         Ok(Config {
             listen,
             http,
+            listen_sv2,
+            sv2_key_file,
             log_level,
             api_token: match raw.api_token {
                 None => None,

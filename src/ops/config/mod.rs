@@ -17,7 +17,8 @@
 //! - `1 <= miners.max <= crate::MAX_MINERS`; `0 < min_difficulty <= start_difficulty <=
 //!   max_difficulty`; `1 <= shares_per_min <= 600`; `idle_timeout_secs >= 30`.
 //! - `5 <= job_timeout_secs <= 3600`; `100 <= backoff_min_ms <= backoff_max_ms <= 600000`.
-//! - `http`, when set, does not bind the same port as `listen`.
+//! - `http`, when set, does not bind the same port as `listen`; `listen_sv2`, when set, binds
+//!   neither's port; `sv2_key_file`, when set, is an absolute path.
 //!
 //! Nothing is ever ignored: unknown fields are errors, and so is `null` (leave a field out to
 //! get its default). Passwords never appear in `Debug` output.
@@ -157,6 +158,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The status page; `None` when disabled with `"http": ""`.
     pub http: Option<SocketAddr>,
+    /// Where Stratum V2 miners connect; `None` (absent or `""`): no SV2 listener.
+    pub listen_sv2: Option<SocketAddr>,
+    /// The SV2 authority key file; `None`: next to the config file (`hashmux-sv2.key`).
+    pub sv2_key_file: Option<std::path::PathBuf>,
     /// One of `error`, `warn`, `info`, `debug`, `trace`; `None` leaves the choice to the caller.
     pub log_level: Option<HString<8>>,
     pub pools: HVec<PoolConfig, MAX_POOLS>,
