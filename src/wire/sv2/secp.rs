@@ -2,7 +2,8 @@
 //! arithmetic (no precomputed tables, so it stays small on routers):
 //! - BIP324 ElligatorSwift: decoding 64 bytes to an x coordinate (XSwiftEC), encoding our own
 //!   public key (XElligatorSwift via XSwiftEC⁻¹), and x-only ECDH on an encoded key;
-//! - BIP340 Schnorr signature verification, for the pool's certificate.
+//! - BIP340 Schnorr signatures: verification (a pool's certificate, when we connect to one)
+//!   and signing (our own certificate, when miners connect to us).
 //!
 //! Invariants: every function takes and returns big-endian 32-byte values, as the BIPs do;
 //! field inputs of 32 bytes are reduced modulo p (an encoding may hold values ≥ p); nothing
@@ -296,6 +297,51 @@ pub fn schnorr_verify(pubkey: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
     }
     let big_r = big_r.to_affine();
     !bool::from(big_r.y_is_odd()) && big_r.x().as_slice() == r
+}
+
+/// d·G for a valid secret, with d negated when the point has an odd y (BIP340's key
+/// normalisation), and the x-only bytes of the point. None if `secret` is 0 or ≥ n.
+fn even_y_secret(secret: &[u8; 32]) -> Option<(Scalar, [u8; 32])> {
+    let d = scalar(secret)?;
+    let p = (ProjectivePoint::GENERATOR * d).to_affine();
+    let d = if bool::from(p.y_is_odd()) { -d } else { d };
+    Some((d, p.x().into()))
+}
+
+/// The BIP340 x-only public key of `secret`. All zeros if `secret` is not a valid secret key
+/// (0 or ≥ the group order); an all-zero key never verifies anything.
+pub fn xonly_public(secret: &[u8; 32]) -> [u8; 32] {
+    even_y_secret(secret).map_or([0; 32], |(_, x)| x)
+}
+
+/// BIP340 signature of the 32-byte `msg` under `secret`, with the nonce derived from the key,
+/// the message and `aux_rand` (fresh randomness; all zeros is still safe, only less hardened
+/// against side channels). All zeros if `secret` is not a valid secret key (0 or ≥ the group
+/// order) or the derived nonce is zero (probability ~2⁻²⁵⁶); such a signature never verifies.
+pub fn schnorr_sign(secret: &[u8; 32], msg: &[u8; 32], aux_rand: &[u8; 32]) -> [u8; 64] {
+    let Some((d, px)) = even_y_secret(secret) else {
+        return [0; 64];
+    };
+    let mask = tagged_hash("BIP0340/aux", &[aux_rand]);
+    let mut t: [u8; 32] = d.to_bytes().into();
+    for (b, m) in t.iter_mut().zip(mask) {
+        *b ^= m;
+    }
+    let rand = tagged_hash("BIP0340/nonce", &[&t, &px, msg]);
+    let k = <Scalar as Reduce<U256>>::reduce_bytes(FieldBytes::from_slice(&rand));
+    if bool::from(k.is_zero()) {
+        return [0; 64];
+    }
+    let r = (ProjectivePoint::GENERATOR * k).to_affine();
+    let k = if bool::from(r.y_is_odd()) { -k } else { k };
+    let rx: [u8; 32] = r.x().into();
+    let e = tagged_hash("BIP0340/challenge", &[&rx, &px, msg]);
+    let e = <Scalar as Reduce<U256>>::reduce_bytes(FieldBytes::from_slice(&e));
+    let s = k + e * d;
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&rx);
+    sig[32..].copy_from_slice(&s.to_bytes());
+    sig
 }
 
 #[cfg(test)]

@@ -226,3 +226,52 @@ fn test_fe_reduces_values_at_or_above_p() {
     assert_eq!(bytes(&fe(&p_plus_5)), five);
     assert_eq!(bytes(&fe(&P)), [0u8; 32]);
 }
+
+/// BIP340 test-vectors.csv rows 0–3, the ones with a secret key: (secret key, public key,
+/// aux_rand, message, signature).
+const BIP340_SIGN: &[(&str, &str, &str, &str, &str)] = &[
+    ("0000000000000000000000000000000000000000000000000000000000000003", "F9308A019258C31049344F85F89D5229B531C845836F99B08601F113BCE036F9", "0000000000000000000000000000000000000000000000000000000000000000", "0000000000000000000000000000000000000000000000000000000000000000", "E907831F80848D1069A5371B402410364BDF1C5F8307B0084C55F1CE2DCA821525F66A4A85EA8B71E482A74F382D2CE5EBEEE8FDB2172F477DF4900D310536C0"),
+    ("B7E151628AED2A6ABF7158809CF4F3C762E7160F38B4DA56A784D9045190CFEF", "DFF1D77F2A671C5F36183726DB2341BE58FEAE1DA2DECED843240F7B502BA659", "0000000000000000000000000000000000000000000000000000000000000001", "243F6A8885A308D313198A2E03707344A4093822299F31D0082EFA98EC4E6C89", "6896BD60EEAE296DB48A229FF71DFE071BDE413E6D43F917DC8DCF8C78DE33418906D11AC976ABCCB20B091292BFF4EA897EFCB639EA871CFA95F6DE339E4B0A"),
+    ("C90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B14E5C9", "DD308AFEC5777E13121FA72B9CC1B7CC0139715309B086C960E18FD969774EB8", "C87AA53824B4D7AE2EB035A2B5BBBCCC080E76CDC6D1692C4B0B62D798E6D906", "7E2D58D8B3BCDF1ABADEC7829054F90DDA9805AAB56C77333024B9D0A508B75C", "5831AAEED7B44BB74E5EAB94BA9D4294C49BCF2A60728D8B4C200F50DD313C1BAB745879A5AD954A72C45A91C3A51D3C7ADEA98D82F8481E0E1E03674A6F3FB7"),
+    ("0B432B2677937381AEF05BB02A66ECD012773062CF3FA2549E44F58ED2401710", "25D1DFF95105F5253C4022F628A996AD3A0D95FBF21D468A1B33F8C160D8F517", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "7EB0509757E246F19449885651611CB965ECC1A187DD51B64FDA1EDC9637D5EC97582B9CB13DB3933705B32BA982AF5AF25FD78881EBB32771FC5922EFC66EA3"),
+];
+
+#[test]
+fn test_schnorr_sign_bip340_vectors() {
+    for (i, (sk, pk, aux, msg, sig)) in BIP340_SIGN.iter().enumerate() {
+        assert_eq!(xonly_public(&h(sk)), h::<32>(pk), "vector {i} public key");
+        let got = schnorr_sign(&h(sk), &h(msg), &h(aux));
+        assert_eq!(got, h::<64>(sig), "vector {i} signature");
+        assert!(
+            schnorr_verify(&h(pk), &h::<32>(msg), &got),
+            "vector {i} verifies"
+        );
+    }
+}
+
+#[test]
+fn test_schnorr_sign_random_keys_verify_and_odd_y_keys_are_negated() {
+    let mut rng = xorshift_source(99);
+    let mut odd_seen = false;
+    for _ in 0..16 {
+        let (sk, msg, aux) = (rng(), rng(), rng());
+        let d = scalar(&sk).unwrap();
+        odd_seen |= bool::from((ProjectivePoint::GENERATOR * d).to_affine().y_is_odd());
+        let pk = xonly_public(&sk);
+        let sig = schnorr_sign(&sk, &msg, &aux);
+        assert!(schnorr_verify(&pk, &msg, &sig));
+        let mut other = msg;
+        other[0] ^= 1;
+        assert!(!schnorr_verify(&pk, &other, &sig));
+    }
+    assert!(odd_seen, "no key with an odd-y point among the samples");
+}
+
+#[test]
+fn test_schnorr_sign_invalid_secret_gives_zero_signature() {
+    let n_bytes: [u8; 32] = h("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141");
+    for sk in [[0u8; 32], n_bytes, [0xff; 32]] {
+        assert_eq!(xonly_public(&sk), [0; 32]);
+        assert_eq!(schnorr_sign(&sk, &[1; 32], &[2; 32]), [0; 64]);
+    }
+}
