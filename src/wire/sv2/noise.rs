@@ -1,15 +1,24 @@
-//! The SV2 Noise handshake, initiator side, and the encrypted transport that follows it
+//! The SV2 Noise handshake, both sides, and the encrypted transport that follows it
 //! (`Noise_NX_Secp256k1+EllSwift_ChaChaPoly_SHA256`, sv2-spec §4). Bytes in, bytes out.
 //!
-//! - Act 1 (`-> e`): 64 bytes, our ephemeral key ElligatorSwift-encoded.
+//! - Act 1 (`-> e`): 64 bytes, the initiator's ephemeral key ElligatorSwift-encoded.
 //! - Act 2 (`<- e, ee, s, es, SIGNATURE_NOISE_MESSAGE`): 234 bytes = 64 (e) + 64 + 16 (s,
-//!   encrypted) + 74 + 16 (certificate, encrypted). The certificate is the pool's static key
-//!   signed (BIP340) by the pool's authority key from the config, with a validity window.
+//!   encrypted) + 74 + 16 (certificate, encrypted). The certificate is the responder's static
+//!   key signed (BIP340) by an authority key, with a validity window.
 //! - Transport: each frame is the 6-byte header encrypted alone (22 bytes), then the payload
 //!   in ≤ 65,535-byte ciphertext chunks (65,519 bytes of plaintext + 16 of tag each).
 //!
+//! [`Initiator`] is our side when we connect to a pool (it checks the pool's certificate
+//! against the authority key from the config); [`respond`] is our side when a miner connects
+//! to us (it sends our static key and a certificate signed with our own authority key, see
+//! [`sign_certificate`]). Both ECDH hashes put the initiator's encoding first, whichever side
+//! computes them; after the handshake the initiator sends on the first split key and the
+//! responder on the second.
+//!
 //! Invariants: a failed decryption never advances a nonce and ends the session (the caller
-//! drops the connection); nothing is accepted from the pool before its certificate checked.
+//! drops the connection); nothing is accepted from the pool before its certificate checked;
+//! any 64 bytes are a valid act 1 (every encoding decodes to a point), so the responder
+//! refuses nothing there, and a forged act 1 only yields a session nobody else can read.
 
 use super::secp::{self, Keypair};
 use chacha20poly1305::aead::AeadInPlace;
@@ -30,6 +39,9 @@ pub const MAX_PT_CHUNK: usize = MAX_CT_CHUNK - MAC_LEN;
 pub const HEADER_CT_LEN: usize = 6 + MAC_LEN;
 /// Before this time (2024-01-01) a router's clock is taken to be unset, not the pool wrong.
 pub const CLOCK_PLAUSIBLE_FROM: u32 = 1_704_067_200;
+
+/// Certificate format version of sv2-spec §4.7 (the only one defined).
+pub const CERT_VERSION: u16 = 0;
 
 /// Why a handshake or a transport frame was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +68,7 @@ impl fmt::Display for NoiseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NoiseError::Decrypt => f.write_str("decryption failed (wrong pool key or corrupted data)"),
-            NoiseError::BadKey => f.write_str("pool sent a key that is not a valid secp256k1 point"),
+            NoiseError::BadKey => f.write_str("a key is not a valid secp256k1 point or secret"),
             NoiseError::BadSignature => f.write_str(
                 "pool certificate is not signed by the configured authority key (check the key in the pool URL)",
             ),
@@ -180,6 +192,12 @@ impl Symmetric {
         self.ck = ck;
         self.cipher = CipherState::with_key(&k);
     }
+    /// `buf` is plaintext ‖ 16 bytes of room for the tag; on return it is ciphertext ‖ tag.
+    fn encrypt_and_hash(&mut self, buf: &mut [u8]) {
+        let h = self.h;
+        self.cipher.encrypt(&h, buf);
+        self.mix_hash(buf);
+    }
     /// `buf` is ciphertext ‖ tag; on success its front holds the plaintext.
     fn decrypt_and_hash(&mut self, buf: &mut [u8]) -> Result<(), NoiseError> {
         let ct_hash = {
@@ -199,14 +217,16 @@ impl Symmetric {
     }
 }
 
-/// ECDH as the spec defines it for the initiator: the BIP324 tagged hash of (our encoding,
-/// theirs, x-only shared point).
-fn ecdh(ours: &Keypair, theirs: &[u8; 64]) -> Result<[u8; 32], NoiseError> {
+/// ECDH as the spec defines it: the BIP324 tagged hash of (the initiator's encoding, the
+/// responder's, x-only shared point), the same bytes on both sides.
+fn ecdh(ours: &Keypair, theirs: &[u8; 64], we_initiate: bool) -> Result<[u8; 32], NoiseError> {
     let x = secp::ellswift_ecdh_xonly(theirs, &ours.secret).ok_or(NoiseError::BadKey)?;
-    Ok(secp::tagged_hash(
-        "bip324_ellswift_xonly_ecdh",
-        &[&ours.ellswift, theirs, &x],
-    ))
+    let (a, b) = if we_initiate {
+        (&ours.ellswift, theirs)
+    } else {
+        (theirs, &ours.ellswift)
+    };
+    Ok(secp::tagged_hash("bip324_ellswift_xonly_ecdh", &[a, b, &x]))
 }
 
 /// What the pool's certificate says, once verified.
@@ -232,6 +252,70 @@ pub fn certificate_digest(
     d.update(not_valid_after.to_le_bytes());
     d.update(key);
     d.finalize().into()
+}
+
+/// The certificate a responder sends, as signed: [`CERT_LEN`] bytes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CertificateFields {
+    pub version: u16,
+    pub valid_from: u32,
+    pub not_valid_after: u32,
+    /// BIP340 signature by the authority key of [`certificate_digest`] over these fields and
+    /// the x-only static key.
+    pub signature: [u8; 64],
+}
+
+impl CertificateFields {
+    fn bytes(&self) -> [u8; CERT_LEN] {
+        let mut b = [0u8; CERT_LEN];
+        b[..2].copy_from_slice(&self.version.to_le_bytes());
+        b[2..6].copy_from_slice(&self.valid_from.to_le_bytes());
+        b[6..10].copy_from_slice(&self.not_valid_after.to_le_bytes());
+        b[10..].copy_from_slice(&self.signature);
+        b
+    }
+}
+
+/// The authority's signature for a certificate over the responder's x-only static key
+/// (`aux` is fresh randomness for BIP340's nonce; all zeros is still a valid signature).
+/// All zeros if `authority_secret` is not a valid secret key.
+pub fn sign_certificate(
+    authority_secret: &[u8; 32],
+    version: u16,
+    valid_from: u32,
+    not_valid_after: u32,
+    static_xonly: &[u8; 32],
+    aux: &[u8; 32],
+) -> [u8; 64] {
+    let digest = certificate_digest(version, valid_from, not_valid_after, static_xonly);
+    secp::schnorr_sign(authority_secret, &digest, aux)
+}
+
+/// The responder's whole handshake: read act 1, answer with act 2 from our `static_key`, a
+/// fresh `ephemeral` key and the certificate `cert` for the static key. The transport is
+/// ready as soon as act 2 is sent (NX has no third act). Only a secret key that is not a
+/// valid scalar fails ([`NoiseError::BadKey`]); any act 1 is accepted.
+pub fn respond(
+    act1: &[u8; ACT1_LEN],
+    static_key: &Keypair,
+    ephemeral: Keypair,
+    cert: &CertificateFields,
+) -> Result<(Transport, [u8; ACT2_LEN]), NoiseError> {
+    let mut sym = Symmetric::new();
+    sym.mix_hash(act1);
+    sym.mix_hash(&[]); // DecryptAndHash of act 1's empty payload, with no key yet.
+    let mut act2 = [0u8; ACT2_LEN];
+    act2[..64].copy_from_slice(&ephemeral.ellswift);
+    sym.mix_hash(&ephemeral.ellswift);
+    sym.mix_key(&ecdh(&ephemeral, act1, false)?);
+    let (s_part, cert_part) = act2[64..].split_at_mut(64 + MAC_LEN);
+    s_part[..64].copy_from_slice(&static_key.ellswift);
+    sym.encrypt_and_hash(s_part);
+    sym.mix_key(&ecdh(static_key, act1, false)?);
+    cert_part[..CERT_LEN].copy_from_slice(&cert.bytes());
+    sym.encrypt_and_hash(cert_part);
+    let (c1, c2) = sym.split();
+    Ok((Transport { send: c2, recv: c1 }, act2))
 }
 
 /// The initiator between act 1 and act 2.
@@ -260,11 +344,11 @@ impl Initiator {
         let mut msg = *act2;
         let re: [u8; 64] = msg[..64].try_into().expect("64 bytes");
         self.sym.mix_hash(&re);
-        self.sym.mix_key(&ecdh(&self.e, &re)?);
+        self.sym.mix_key(&ecdh(&self.e, &re, true)?);
         let (s_part, cert_part) = msg[64..].split_at_mut(64 + MAC_LEN);
         self.sym.decrypt_and_hash(s_part)?;
         let rs: [u8; 64] = s_part[..64].try_into().expect("64 bytes");
-        self.sym.mix_key(&ecdh(&self.e, &rs)?);
+        self.sym.mix_key(&ecdh(&self.e, &rs, true)?);
         self.sym.decrypt_and_hash(cert_part)?;
         let c = &cert_part[..CERT_LEN];
         let version = u16::from_le_bytes([c[0], c[1]]);
@@ -355,3 +439,7 @@ impl Transport {
 #[cfg(test)]
 #[path = "noise_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "noise_responder_tests.rs"]
+mod responder_tests;
