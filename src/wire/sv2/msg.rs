@@ -1,13 +1,15 @@
-//! SV2 frames and the common + mining messages an extended-channel client uses, as bytes in
-//! and bytes out (sv2-spec "Protocol Overview" data types and "Mining Protocol").
+//! SV2 frames, the field reader and writer, and the common + mining messages an
+//! extended-channel client uses, as bytes in and bytes out (sv2-spec "Protocol Overview" data
+//! types and "Mining Protocol"). The server side's messages are in [`super::server`].
 //!
 //! Wire facts: integers little-endian; frame header = extension_type u16 (bit 15 = channel
 //! message) ‖ msg_type u8 ‖ payload length u24; `STR0_255`/`B0_32` = u8 length ‖ bytes;
 //! `B0_64K` = u16 length ‖ bytes; `U256` = 32 raw bytes; `SEQ0_255[T]` = u8 count ‖ items;
 //! `OPTION[T]` = u8 count (0 or 1) ‖ item; `BOOL` one byte 0/1; `F32` IEEE-754 little-endian.
 //!
-//! Invariant: decoding never panics and never reads past the payload; anything malformed or
-//! unknown is an [`Sv2Error`] or [`Incoming::Other`], for the caller to log and drop.
+//! Invariants: decoding never panics and never reads past the payload; anything malformed or
+//! unknown is an [`Sv2Error`] or [`Incoming::Other`], for the caller to log and drop. A
+//! [`Writer`] leaves either one whole frame or nothing in its buffer.
 
 use std::fmt;
 
@@ -21,13 +23,17 @@ pub mod types {
     pub const SETUP_CONNECTION_ERROR: u8 = 0x02;
     pub const CHANNEL_ENDPOINT_CHANGED: u8 = 0x03;
     pub const RECONNECT: u8 = 0x04;
+    pub const OPEN_STANDARD_MINING_CHANNEL: u8 = 0x10;
+    pub const OPEN_STANDARD_MINING_CHANNEL_SUCCESS: u8 = 0x11;
     pub const OPEN_EXTENDED_MINING_CHANNEL: u8 = 0x13;
     pub const OPEN_EXTENDED_MINING_CHANNEL_SUCCESS: u8 = 0x14;
     pub const OPEN_MINING_CHANNEL_ERROR: u8 = 0x12;
+    pub const NEW_MINING_JOB: u8 = 0x15;
     pub const UPDATE_CHANNEL: u8 = 0x16;
     pub const UPDATE_CHANNEL_ERROR: u8 = 0x17;
     pub const CLOSE_CHANNEL: u8 = 0x18;
     pub const SET_EXTRANONCE_PREFIX: u8 = 0x19;
+    pub const SUBMIT_SHARES_STANDARD: u8 = 0x1a;
     pub const SUBMIT_SHARES_EXTENDED: u8 = 0x1b;
     pub const SUBMIT_SHARES_SUCCESS: u8 = 0x1c;
     pub const SUBMIT_SHARES_ERROR: u8 = 0x1d;
@@ -47,7 +53,8 @@ pub enum Sv2Error {
     Truncated,
     /// Bytes left over after the last field.
     Trailing,
-    /// A field holds a value the type does not allow (bool not 0/1, option count > 1, …).
+    /// A field holds a value the type does not allow (bool not 0/1, option count > 1, more
+    /// bytes than a `B0_32` or `B0_64K` holds, …), read or to be written.
     BadValue,
     /// A payload too long for the 24-bit length field.
     TooLong,
@@ -156,7 +163,8 @@ impl<'a> Reader<'a> {
             _ => Err(Sv2Error::BadValue),
         }
     }
-    /// Skip an `F32` (we never need a value the pool sends as a float).
+    /// An `F32` as its IEEE-754 bits (no floating point here; see
+    /// [`super::server::u64_of_f32_bits`]).
     pub fn f32_bits(&mut self) -> Result<u32, Sv2Error> {
         self.u32()
     }
@@ -169,10 +177,13 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Writes fields of one frame into a buffer; [`Writer::finish`] fills in the header.
+/// Writes fields of one frame into a buffer; [`Writer::finish`] fills in the header, or takes
+/// the frame back out if a field did not fit its type.
 pub struct Writer<'a> {
     out: &'a mut Vec<u8>,
     start: usize,
+    /// A field was longer than its type allows: `finish` fails.
+    bad: bool,
 }
 
 impl<'a> Writer<'a> {
@@ -186,7 +197,11 @@ impl<'a> Writer<'a> {
             len: 0,
         };
         out.extend_from_slice(&h.bytes());
-        Writer { out, start }
+        Writer {
+            out,
+            start,
+            bad: false,
+        }
     }
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.out.push(v);
@@ -211,8 +226,66 @@ impl<'a> Writer<'a> {
         self.out.extend_from_slice(v);
         self
     }
-    /// Finish the frame: patch the payload length. Fails if it exceeds 24 bits.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.out.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.out.push(u8::from(v));
+        self
+    }
+    pub fn option_u32(&mut self, v: Option<u32>) -> &mut Self {
+        match v {
+            None => self.u8(0),
+            Some(v) => self.u8(1).u32(v),
+        }
+    }
+    /// A length-prefixed field of at most `max` bytes (`len_bytes` of little-endian length).
+    fn bounded(&mut self, v: &[u8], max: usize, len_bytes: usize) -> &mut Self {
+        if v.len() > max {
+            self.bad = true;
+            return self;
+        }
+        self.out
+            .extend_from_slice(&(v.len() as u32).to_le_bytes()[..len_bytes]);
+        self.out.extend_from_slice(v);
+        self
+    }
+    /// `STR0_255`/`B0_255`; longer input makes [`Writer::finish`] fail.
+    pub fn str0_255(&mut self, v: &[u8]) -> &mut Self {
+        self.bounded(v, 255, 1)
+    }
+    /// `B0_32`; longer input makes [`Writer::finish`] fail.
+    pub fn b0_32(&mut self, v: &[u8]) -> &mut Self {
+        self.bounded(v, 32, 1)
+    }
+    /// `B0_64K`; longer input makes [`Writer::finish`] fail.
+    pub fn b0_64k(&mut self, v: &[u8]) -> &mut Self {
+        self.bounded(v, 0xffff, 2)
+    }
+    /// `SEQ0_255[U256]` from hashes back to back; a length that is not a multiple of 32 or more
+    /// than 255 hashes makes [`Writer::finish`] fail.
+    pub fn seq0_255_u256(&mut self, hashes: &[u8]) -> &mut Self {
+        if hashes.len() % 32 != 0 {
+            self.bad = true;
+            return self;
+        }
+        let n = hashes.len() / 32;
+        if n > 255 {
+            self.bad = true;
+            return self;
+        }
+        self.out.push(n as u8);
+        self.out.extend_from_slice(hashes);
+        self
+    }
+    /// Finish the frame: patch the payload length. Fails, leaving the buffer as it was before
+    /// the frame, if a field did not fit its type or the payload exceeds 24 bits.
     pub fn finish(self) -> Result<(), Sv2Error> {
+        if self.bad {
+            self.out.truncate(self.start);
+            return Err(Sv2Error::BadValue);
+        }
         let len = self.out.len() - self.start - HEADER_LEN;
         if len >= 1 << 24 {
             self.out.truncate(self.start);
