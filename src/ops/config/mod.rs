@@ -32,7 +32,7 @@ use heapless::{String as HString, Vec as HVec};
 
 use crate::work::Difficulty;
 
-mod base58;
+pub mod base58;
 mod convert;
 mod json;
 #[cfg(test)]

@@ -214,6 +214,11 @@ fn scalar(b: &[u8; 32]) -> Option<Scalar> {
     s.filter(|s| !bool::from(s.is_zero()))
 }
 
+/// Is `b` a valid secret key (1 ≤ b < the group order n)?
+pub fn valid_secret(b: &[u8; 32]) -> bool {
+    scalar(b).is_some()
+}
+
 /// SHA256(SHA256(tag) ‖ SHA256(tag) ‖ parts…), BIP340's tagged hash.
 pub fn tagged_hash(tag: &str, parts: &[&[u8]]) -> [u8; 32] {
     let t = Sha256::digest(tag.as_bytes());
