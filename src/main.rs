@@ -9,6 +9,7 @@ hashmux — Stratum mining proxy for routers
 USAGE:
   hashmux --config PATH [--log-level LEVEL] [--log-format plain|json]   run the proxy
   hashmux --config PATH --check               validate the config and exit
+  hashmux --config PATH --show-key            print the SV2 authority public key (creates it)
   hashmux demo [--seconds N] [--log-level L]  simulated pools and miners on 127.0.0.1
   hashmux --version
   hashmux --help
@@ -54,6 +55,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
         .opt_value_from_str("--log-level")
         .map_err(|e| e.to_string())?;
     let check = args.contains("--check");
+    let show_key = args.contains("--show-key");
     let config: Option<PathBuf> = args
         .opt_value_from_os_str("--config", |s| Ok::<_, String>(PathBuf::from(s)))
         .map_err(|e| e.to_string())?;
@@ -83,6 +85,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), String> {
                     if cfg.pools.len() == 1 { "" } else { "s" }
                 );
                 return Ok(());
+            }
+            if show_key {
+                return show_sv2_key(&cfg, &path);
             }
             let lvl = level.or_else(|| cfg.log_level.as_ref().map(|l| l.to_string()));
             init_log(lvl.as_deref().unwrap_or("info"), json_logs)?;
@@ -122,6 +127,17 @@ fn init_log(level: &str, json: bool) -> Result<(), String> {
         hashmux::ops::logging::Format::Plain
     };
     hashmux::ops::logging::init(l, format)
+}
+
+#[cfg(feature = "sv2")]
+fn show_sv2_key(cfg: &hashmux::ops::config::Config, path: &std::path::Path) -> Result<(), String> {
+    println!("{}", hashmux::runtime::show_key(cfg, path)?);
+    Ok(())
+}
+
+#[cfg(not(feature = "sv2"))]
+fn show_sv2_key(_: &hashmux::ops::config::Config, _: &std::path::Path) -> Result<(), String> {
+    Err("this build has no Stratum V2 (built without the `sv2` feature)".into())
 }
 
 #[cfg(feature = "sim")]

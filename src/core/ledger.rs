@@ -144,6 +144,7 @@ impl Core {
                     id: m.id,
                     worker: m.worker.to_string(),
                     agent: m.agent.to_string(),
+                    protocol: "sv1",
                     addr: m.addr,
                     tag: format!("{:02x}{:02x}", m.tag[0], m.tag[1]),
                     extranonce2_size: m.e2_size,
@@ -174,6 +175,7 @@ impl Core {
             split: self.cfg.split,
             workers: self.worker_totals_now(),
             departed: self.departed.clone(),
+            sv2: None,
         }
     }
 }

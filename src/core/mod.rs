@@ -208,8 +208,9 @@ impl Refusal {
             Refusal::LowDifficulty => "difficulty-too-low",
             Refusal::Duplicate => "duplicate-share",
             Refusal::NtimeOutOfRange => "ntime-out-of-range",
-            Refusal::VersionOutsideMask | Refusal::NoVersionRolling => "invalid-version-bits",
-            Refusal::BadExtranonce2 { .. } => "invalid-extranonce-size",
+            Refusal::VersionOutsideMask => "invalid-non-rollable-version-bit",
+            Refusal::NoVersionRolling => "version-rolling-not-allowed",
+            Refusal::BadExtranonce2 { .. } => "bad-extranonce-size",
             Refusal::NotSubscribed | Refusal::Unauthorized | Refusal::AlreadySubscribed => {
                 "invalid-channel-id"
             }

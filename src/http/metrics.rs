@@ -544,6 +544,7 @@ mod tests {
             id,
             worker: worker.into(),
             agent: "cgminer/4.12".into(),
+            protocol: "sv1",
             addr: "192.168.1.20:40000".parse().unwrap(),
             tag: "0001".into(),
             extranonce2_size: 4,
@@ -581,6 +582,7 @@ mod tests {
             split: crate::core::split::SplitConfig::default(),
             workers: Vec::new(),
             departed: ShareCounters::default(),
+            sv2: None,
         }
     }
 

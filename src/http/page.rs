@@ -26,6 +26,14 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
         s.heap_bytes / 1024,
         s.heap_peak_bytes / 1024
     );
+    if let Some(l) = &s.sv2 {
+        let _ = write!(
+            h,
+            "<p>Stratum V2 miners: port {} · authority key <code>{}</code></p>",
+            esc(&l.listen),
+            esc(&l.authority_key)
+        );
+    }
     h.push_str("<h2>Split, last 24 h</h2><p>solid: accepted work per pool (15 min average), dashed: target</p>");
     h.push_str(chart_svg);
     h.push_str("<h2>Pools</h2><div class=t><table><tr><th>pool</th><th>state</th><th>protocol</th><th>prio</th><th>weight</th><th>target %</th><th>actual % (1 h window)</th><th>actual % (24 h)</th><th>P / I / D (pp)</th><th>debt</th><th>difficulty</th><th>miners</th><th>accepted</th><th>rejected</th><th>stale</th><th>lost</th><th>last job</th><th>rtt</th><th>last error</th></tr>");
@@ -65,12 +73,13 @@ pub fn render(s: &Snapshot, chart_svg: &str) -> String {
             esc(&p.last_error)
         );
     }
-    h.push_str("</table></div><h2>Miners</h2><div class=t><table><tr><th>miner</th><th>address</th><th>pool</th><th>hashrate 5 min</th><th>1 h</th><th>difficulty</th><th>valid</th><th>low diff</th><th>dup</th><th>stale</th><th>last share</th></tr>");
+    h.push_str("</table></div><h2>Miners</h2><div class=t><table><tr><th>miner</th><th>protocol</th><th>address</th><th>pool</th><th>hashrate 5 min</th><th>1 h</th><th>difficulty</th><th>valid</th><th>low diff</th><th>dup</th><th>stale</th><th>last share</th></tr>");
     for m in &s.miners {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(if m.worker.is_empty() { "?" } else { &m.worker }),
+            m.protocol,
             m.addr,
             esc(m.pool.as_deref().unwrap_or("-")),
             hashrate(m.hashrate_5m),

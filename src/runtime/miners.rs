@@ -35,13 +35,7 @@ pub async fn run(rt: Rc<Shared>, listener: TcpListener, ex: Rc<LocalExecutor<'st
             continue;
         };
         let out = Rc::new(Outbox::new(MINER_OUT_CAP));
-        let io = MinerIo {
-            out: out.clone(),
-            kind: Kind::Sv1,
-        };
-        if rt.io.borrow_mut().miners.insert(id, io).is_err() {
-            // The core's table and this one have the same cap; this cannot happen.
-            rt.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why: "no room" }, now));
+        if !register(&rt, id, out.clone(), Kind::Sv1) {
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -111,7 +105,25 @@ async fn serve(rt: Rc<Shared>, stream: TcpStream, addr: SocketAddr, id: MinerId,
     };
     let why = future::or(read, write).await;
     let why = ended_by_us.borrow_mut().take().unwrap_or(why);
-    out.close();
-    rt.io.borrow_mut().miners.remove(&id);
-    rt.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why: &why }, now));
+    rt.forget_miner(id, &why);
+}
+
+/// Give admitted miner `id` its output side; false (and the miner is let go) if there is no
+/// room, which cannot happen: the core's table and this one have the same cap.
+pub(super) fn register(rt: &Shared, id: MinerId, out: Rc<Outbox>, kind: Kind) -> bool {
+    if rt.io.borrow_mut().miners.insert(id, MinerIo { out, kind }).is_err() {
+        rt.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why: "no room" }, now));
+        return false;
+    }
+    true
+}
+
+impl Shared {
+    /// Miner `id`'s connection ended: close its output and tell the core.
+    pub(super) fn forget_miner(&self, id: MinerId, why: &str) {
+        if let Some(io) = self.io.borrow_mut().miners.remove(&id) {
+            io.out.close();
+        }
+        self.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why }, now));
+    }
 }

@@ -15,6 +15,8 @@ mod miners;
 mod pools;
 #[cfg(feature = "sv2")]
 mod sv2link;
+#[cfg(feature = "sv2")]
+pub mod sv2miners;
 
 use crate::core::{Action, Core, MinerId, ToMiner, ToPool};
 use crate::downstream;
@@ -63,6 +65,8 @@ pub struct Shared {
     start: Instant,
     /// The file the config came from (reload reads it again).
     config_path: Option<PathBuf>,
+    /// The SV2 miners' listener, for the page and the API.
+    sv2: RefCell<Option<crate::stats::snapshot::Sv2Listener>>,
 }
 
 impl Shared {
@@ -77,6 +81,7 @@ impl Shared {
             }),
             start: Instant::now(),
             config_path,
+            sv2: RefCell::new(None),
         })
     }
 
@@ -105,7 +110,7 @@ impl Shared {
                     };
                     if let ToMiner::Close = msg {
                         m.out.close();
-                    } else if !m.out.push(|b| downstream::write(m.kind, b, &msg)) {
+                    } else if !m.out.push(|b| downstream::write(&m.kind, b, &msg)) {
                         log::warn!("miner #{id}: output buffer full, dropping the connection");
                     }
                 }
@@ -131,8 +136,14 @@ impl Shared {
         for m in s.miners.iter_mut() {
             if let Some(x) = io.miners.get(&m.id) {
                 m.bytes_out = x.out.bytes_written();
+                m.protocol = match x.kind {
+                    downstream::Kind::Sv1 => "sv1",
+                    #[cfg(feature = "sv2")]
+                    downstream::Kind::Sv2(_) => "sv2",
+                };
             }
         }
+        s.sv2 = self.sv2.borrow().clone();
         s
     }
 
@@ -176,9 +187,81 @@ enum Cmd {
 struct Sockets {
     stratum: std::net::TcpListener,
     http: Option<std::net::TcpListener>,
+    #[cfg(feature = "sv2")]
+    sv2: Option<(std::net::TcpListener, sv2miners::Identity)>,
 }
 
-fn bind(cfg: &Config) -> std::io::Result<Sockets> {
+/// Where the SV2 authority key lives: the configured file, else next to the config file;
+/// `None` (a proxy started without a file: tests, benches) keeps a key in memory only.
+#[cfg(feature = "sv2")]
+fn sv2_key_path(cfg: &Config, path: Option<&std::path::Path>) -> Option<PathBuf> {
+    cfg.sv2_key_file.clone().or_else(|| {
+        path.map(|p| {
+            p.parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("hashmux-sv2.key")
+        })
+    })
+}
+
+/// The SV2 listener and identity, when `listen_sv2` is set: the authority key is loaded, or
+/// created on first start (logged with its public half).
+#[cfg(feature = "sv2")]
+fn bind_sv2(
+    cfg: &Config,
+    path: Option<&std::path::Path>,
+) -> std::io::Result<Option<(std::net::TcpListener, sv2miners::Identity)>> {
+    use crate::ops::keys::AuthorityKey;
+    let Some(addr) = cfg.listen_sv2 else {
+        return Ok(None);
+    };
+    let key = match sv2_key_path(cfg, path) {
+        Some(file) => {
+            let (key, created) = AuthorityKey::load_or_create(&file)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            if let Some(w) = crate::ops::keys::permissions_warning(&file) {
+                log::warn!(target: "sv2_key", "{w}");
+            }
+            if created {
+                log::info!(target: "sv2_key",
+                    "created the SV2 authority key {} (public key {})",
+                    file.display(),
+                    key.public_text()
+                );
+            }
+            key
+        }
+        None => AuthorityKey::generate().map_err(|e| std::io::Error::other(e.to_string()))?,
+    };
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr} (listen_sv2): {e}"),
+        )
+    })?;
+    Ok(Some((listener, sv2miners::Identity::new(key)?)))
+}
+
+/// The authority key SV2 miners must be given: `hashmux --show-key`.
+#[cfg(feature = "sv2")]
+pub fn show_key(cfg: &Config, path: &std::path::Path) -> Result<String, String> {
+    let file = sv2_key_path(cfg, Some(path)).ok_or("no key file")?;
+    let (key, created) =
+        crate::ops::keys::AuthorityKey::load_or_create(&file).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{}{}",
+        key.public_text(),
+        if created {
+            format!("\n(created {})", file.display())
+        } else {
+            String::new()
+        }
+    ))
+}
+
+fn bind(cfg: &Config, path: Option<&std::path::Path>) -> std::io::Result<Sockets> {
+    #[cfg(not(feature = "sv2"))]
+    let _ = path;
     let stratum = std::net::TcpListener::bind(cfg.listen).map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -191,13 +274,18 @@ fn bind(cfg: &Config) -> std::io::Result<Sockets> {
         })?),
         None => None,
     };
-    Ok(Sockets { stratum, http })
+    Ok(Sockets {
+        stratum,
+        http,
+        #[cfg(feature = "sv2")]
+        sv2: bind_sv2(cfg, path)?,
+    })
 }
 
 /// Run the proxy on this thread until the process ends. With `path`, SIGHUP reloads it and
 /// SIGTERM/SIGINT save the stats and exit.
 pub fn run(cfg: Config, path: Option<PathBuf>) -> std::io::Result<()> {
-    let sockets = bind(&cfg)?;
+    let sockets = bind(&cfg, path.as_deref())?;
     let ex = Rc::new(LocalExecutor::new());
     let signals = path.is_some();
     if signals {
@@ -211,6 +299,12 @@ pub fn run(cfg: Config, path: Option<PathBuf>) -> std::io::Result<()> {
 pub struct Handle {
     pub stratum_addr: SocketAddr,
     pub http_addr: Option<SocketAddr>,
+    /// The SV2 miners' port, when `listen_sv2` is set.
+    #[cfg(feature = "sv2")]
+    pub sv2_addr: Option<SocketAddr>,
+    /// The authority public key SV2 miners must be configured with.
+    #[cfg(feature = "sv2")]
+    pub sv2_authority: Option<[u8; 32]>,
     cmd: smol::channel::Sender<Cmd>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -260,9 +354,14 @@ pub fn spawn(cfg: Config) -> std::io::Result<Handle> {
 
 /// Run the proxy on a new thread, remembering the file `cfg` came from for [`Handle::reload`].
 pub fn spawn_with_path(cfg: Config, path: Option<PathBuf>) -> std::io::Result<Handle> {
-    let sockets = bind(&cfg)?;
+    let sockets = bind(&cfg, path.as_deref())?;
     let stratum_addr = sockets.stratum.local_addr()?;
     let http_addr = sockets.http.as_ref().map(|h| h.local_addr()).transpose()?;
+    #[cfg(feature = "sv2")]
+    let (sv2_addr, sv2_authority) = match &sockets.sv2 {
+        Some((l, id)) => (Some(l.local_addr()?), Some(id.authority.public())),
+        None => (None, None),
+    };
     let (tx, rx) = smol::channel::unbounded();
     let thread = std::thread::Builder::new()
         .name("hashmux".into())
@@ -274,6 +373,10 @@ pub fn spawn_with_path(cfg: Config, path: Option<PathBuf>) -> std::io::Result<Ha
     Ok(Handle {
         stratum_addr,
         http_addr,
+        #[cfg(feature = "sv2")]
+        sv2_addr,
+        #[cfg(feature = "sv2")]
+        sv2_authority,
         cmd: tx,
         thread: Some(thread),
     })
@@ -297,6 +400,22 @@ async fn serve(
     }
     ex.spawn(miners::run(rt.clone(), stratum, ex.clone()))
         .detach();
+    #[cfg(feature = "sv2")]
+    if let Some((l, id)) = sockets.sv2 {
+        let l = async_net::TcpListener::try_from(l)?;
+        let info = crate::stats::snapshot::Sv2Listener {
+            listen: l.local_addr()?.to_string(),
+            authority_key: id.authority.public_text(),
+        };
+        log::info!(
+            "listening for Stratum V2 miners on {} (authority key {})",
+            info.listen,
+            info.authority_key
+        );
+        *rt.sv2.borrow_mut() = Some(info);
+        ex.spawn(sv2miners::run(rt.clone(), l, ex.clone(), Rc::new(id)))
+            .detach();
+    }
     if let Some(h) = sockets.http {
         let h = async_net::TcpListener::try_from(h)?;
         log::info!("stats page on http://{}/", h.local_addr()?);

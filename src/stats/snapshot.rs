@@ -38,6 +38,8 @@ pub struct MinerSnap {
     pub id: u32,
     pub worker: String,
     pub agent: String,
+    /// "sv1" or "sv2" (filled in by the runtime, which knows the connection kinds).
+    pub protocol: &'static str,
     pub addr: SocketAddr,
     pub tag: String,
     pub extranonce2_size: usize,
@@ -73,6 +75,16 @@ pub struct Snapshot {
     pub split: crate::core::split::SplitConfig,
     /// Totals of miners that have disconnected.
     pub departed: ShareCounters,
+    /// The Stratum V2 miners' listener and the authority key to give them, when enabled.
+    pub sv2: Option<Sv2Listener>,
+}
+
+/// Where SV2 miners connect and the key they must be configured with.
+#[derive(Clone, Debug)]
+pub struct Sv2Listener {
+    pub listen: String,
+    /// The authority public key in base58check, as miners' settings take it.
+    pub authority_key: String,
 }
 
 impl Snapshot {
@@ -151,6 +163,7 @@ impl Snapshot {
             json_str(&mut s, &m.worker);
             s.push_str(",\"agent\":");
             json_str(&mut s, &m.agent);
+            let _ = write!(s, ",\"protocol\":\"{}\"", m.protocol);
             let _ = write!(
                 s,
                 ",\"address\":\"{}\",\"tag\":\"{}\",\"extranonce2_size\":{},\"pool\":",
@@ -174,6 +187,17 @@ impl Snapshot {
         }
         s.push_str("],\"departed_miners_shares\":");
         counters_json(&mut s, &self.departed);
+        s.push_str(",\"sv2\":");
+        match &self.sv2 {
+            Some(l) => {
+                s.push_str("{\"listen\":");
+                json_str(&mut s, &l.listen);
+                s.push_str(",\"authority_key\":");
+                json_str(&mut s, &l.authority_key);
+                s.push('}');
+            }
+            None => s.push_str("null"),
+        }
         s.push('}');
         s
     }
