@@ -245,7 +245,10 @@ impl Sv2Miner {
                 } else if min_version > 2 || max_version < 2 {
                     Some((0, server::codes::PROTOCOL_VERSION_MISMATCH))
                 } else if flags & REQUIRES_WORK_SELECTION != 0 {
-                    Some((REQUIRES_WORK_SELECTION, server::codes::UNSUPPORTED_FEATURE_FLAGS))
+                    Some((
+                        REQUIRES_WORK_SELECTION,
+                        server::codes::UNSUPPORTED_FEATURE_FLAGS,
+                    ))
                 } else {
                     None
                 };
@@ -312,7 +315,11 @@ impl Sv2Miner {
                     ..
                 },
             ) => {
-                let _ = server::open_channel_error(out, request_id, server::codes::CHANNEL_CAPACITY_EXHAUSTED);
+                let _ = server::open_channel_error(
+                    out,
+                    request_id,
+                    server::codes::CHANNEL_CAPACITY_EXHAUSTED,
+                );
                 log::info!(
                     "sv2 miner {}: refused a second channel (one per connection)",
                     self.peer
@@ -360,7 +367,13 @@ impl Sv2Miner {
             (_, FromMiner::CloseChannel { channel_id, .. }) if channel_id == CHANNEL_ID => {
                 Err(Close::ChannelClosed)
             }
-            (_, FromMiner::Other { extension, msg_type }) => {
+            (
+                _,
+                FromMiner::Other {
+                    extension,
+                    msg_type,
+                },
+            ) => {
                 log::debug!(
                     "sv2 miner {}: ignoring message {msg_type:#04x} (extension {extension})",
                     self.peer
@@ -414,8 +427,12 @@ impl Sv2Miner {
     ) -> Option<Event> {
         let ch = self.channel.as_ref()?;
         if channel_id != CHANNEL_ID {
-            let _ =
-                server::submit_shares_error(out, channel_id, seq, server::codes::INVALID_CHANNEL_ID);
+            let _ = server::submit_shares_error(
+                out,
+                channel_id,
+                seq,
+                server::codes::INVALID_CHANNEL_ID,
+            );
             return Some(Event::Malformed);
         }
         let (_, e2_size) = ch.sub?;
@@ -457,7 +474,8 @@ impl Sv2Miner {
         channel_id: u32,
         seq: u32,
     ) -> Result<Option<Event>, Close> {
-        let _ = server::submit_shares_error(out, channel_id, seq, server::codes::INVALID_CHANNEL_ID);
+        let _ =
+            server::submit_shares_error(out, channel_id, seq, server::codes::INVALID_CHANNEL_ID);
         Ok(Some(Event::Malformed))
     }
 
@@ -638,3 +656,7 @@ fn target_for(ch: &Channel, d: Difficulty) -> [u8; 32] {
         ch.max_target
     }
 }
+
+#[cfg(test)]
+#[path = "sv2_tests.rs"]
+mod tests;

@@ -111,7 +111,13 @@ async fn serve(rt: Rc<Shared>, stream: TcpStream, addr: SocketAddr, id: MinerId,
 /// Give admitted miner `id` its output side; false (and the miner is let go) if there is no
 /// room, which cannot happen: the core's table and this one have the same cap.
 pub(super) fn register(rt: &Shared, id: MinerId, out: Rc<Outbox>, kind: Kind) -> bool {
-    if rt.io.borrow_mut().miners.insert(id, MinerIo { out, kind }).is_err() {
+    if rt
+        .io
+        .borrow_mut()
+        .miners
+        .insert(id, MinerIo { out, kind })
+        .is_err()
+    {
         rt.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why: "no room" }, now));
         return false;
     }

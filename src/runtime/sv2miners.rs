@@ -139,8 +139,16 @@ pub async fn run(
             continue;
         }
         let _ = stream.set_nodelay(true);
-        ex.spawn(serve(rt.clone(), stream, addr, mid, out, session, id.clone()))
-            .detach();
+        ex.spawn(serve(
+            rt.clone(),
+            stream,
+            addr,
+            mid,
+            out,
+            session,
+            id.clone(),
+        ))
+        .detach();
     }
 }
 
@@ -188,15 +196,23 @@ async fn serve(
         let mut payload = Vec::new();
         let mut reply = Vec::new();
         loop {
-            let h = match read_frame(&mut rs, &transport, &mut payload, MAX_MINER_PAYLOAD, "miner")
-                .await
+            let h = match read_frame(
+                &mut rs,
+                &transport,
+                &mut payload,
+                MAX_MINER_PAYLOAD,
+                "miner",
+            )
+            .await
             {
                 Ok(h) => h,
                 Err(e) => return e,
             };
             let len = h.len as usize;
             reply.clear();
-            let r = session.borrow_mut().on_frame(&h, &payload[..len], &mut reply);
+            let r = session
+                .borrow_mut()
+                .on_frame(&h, &payload[..len], &mut reply);
             if !reply.is_empty() {
                 out.push(|b| b.extend_from_slice(&reply));
             }
@@ -246,7 +262,10 @@ mod tests {
         assert!(l.allow(ip, 1_000 + HANDSHAKE_REFILL_MS), "one token back");
         assert!(!l.allow(ip, 1_000 + HANDSHAKE_REFILL_MS));
         let other: IpAddr = "192.168.1.10".parse().unwrap();
-        assert!(l.allow(other, 1_000), "another address has its own allowance");
+        assert!(
+            l.allow(other, 1_000),
+            "another address has its own allowance"
+        );
     }
 
     #[test]
