@@ -162,6 +162,8 @@ enum State {
 /// The channel being opened or open.
 struct Channel {
     kind: ChannelKind,
+    /// Extended channels: the fewest extranonce bytes the miner will roll.
+    min_extranonce: usize,
     request_id: u32,
     /// The easiest target the miner accepts (little-endian 256-bit).
     max_target: [u8; 32],
@@ -276,6 +278,7 @@ impl Sv2Miner {
             }
             (State::Ready, FromMiner::OpenStandard(o)) => Ok(Some(self.open(
                 ChannelKind::Standard,
+                0,
                 o.request_id,
                 o.user_identity,
                 o.max_target,
@@ -302,6 +305,7 @@ impl Sv2Miner {
                 }
                 Ok(Some(self.open(
                     ChannelKind::Extended,
+                    min_extranonce_size as usize,
                     request_id,
                     o.user_identity,
                     o.max_target,
@@ -390,12 +394,14 @@ impl Sv2Miner {
     fn open(
         &mut self,
         kind: ChannelKind,
+        min_extranonce: usize,
         request_id: u32,
         user: &[u8],
         max_target: [u8; 32],
     ) -> Event {
         self.channel = Some(Channel {
             kind,
+            min_extranonce,
             request_id,
             max_target,
             mask: None,
@@ -590,6 +596,22 @@ impl Sv2Miner {
         let (Some(_), Some((tag, e2_size)), true) = (ch.mask, ch.sub, ch.authorized) else {
             return;
         };
+        if e2_size < ch.min_extranonce {
+            // The pools leave less room than the miner needs: it cannot work here.
+            let _ = server::open_channel_error(
+                out,
+                ch.request_id,
+                server::codes::MIN_EXTRANONCE_SIZE_TOO_LARGE,
+            );
+            log::warn!(
+                "sv2 miner {}: needs {} extranonce bytes; the pools leave {e2_size}",
+                self.peer,
+                ch.min_extranonce
+            );
+            self.channel = None;
+            self.set_state(State::Ready);
+            return;
+        }
         let target = match ch.difficulty {
             Some(d) => target_for(ch, d),
             None => ch.max_target,
