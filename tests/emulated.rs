@@ -9,6 +9,9 @@
 #[path = "common/sv2pool.rs"]
 #[allow(dead_code)]
 mod sv2pool;
+#[path = "common/sv2util.rs"]
+#[allow(dead_code)]
+mod sv2util;
 
 use hashmux::sim::{
     ExternalProxy, Launch, MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig,

@@ -8,6 +8,9 @@ mod common;
 #[path = "common/sv2pool.rs"]
 #[allow(dead_code)]
 mod sv2pool;
+#[path = "common/sv2util.rs"]
+#[allow(dead_code)]
+mod sv2util;
 
 use common::wait_for;
 use hashmux::sim::{MinerFlavour, SimMiner, SimPool, SimPoolConfig};
