@@ -239,6 +239,7 @@ impl Sv2Miner {
                     max_version,
                     flags,
                     vendor,
+                    hardware_version,
                     firmware,
                     ..
                 } = setup;
@@ -260,7 +261,7 @@ impl Sv2Miner {
                 }
                 let mut agent = heapless::String::<64>::new();
                 let _ = agent.push_str("sv2 ");
-                for part in [vendor, firmware] {
+                for part in [vendor, hardware_version, firmware] {
                     let t = text::<30>(part);
                     if !t.is_empty() && agent.len() + t.len() < 63 {
                         let _ = agent.push_str(&t);
