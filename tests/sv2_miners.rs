@@ -196,3 +196,76 @@ fn test_sv2_miner_with_the_wrong_authority_key_refuses_hashmux() {
         "{s:?}"
     );
 }
+
+#[test]
+fn test_mixed_sv1_and_sv2_miners_split_70_30_over_sv1_and_sv2_pools() {
+    use hashmux::sim::miner::{MinerFlavour, SimMiner};
+    let v1 = sim_pool("v1");
+    let v2 = Sv2Pool::start(Sv2PoolConfig {
+        job_interval_ms: 2_000,
+        ..Sv2PoolConfig::default()
+    });
+    let json = format!(
+        r#"{{"listen":"127.0.0.1:0","http":"","listen_sv2":"127.0.0.1:0","pools":[
+            {{"name":"v1","url":"{}","user":"acct.v1","weight":70}},
+            {{"name":"v2","url":"{}","user":"acct.v2","weight":30}}],
+            "miners":{{"shares_per_min":120,"min_difficulty":0.000001,"start_difficulty":0.00002}},
+            "failover":{{"job_timeout_secs":20,"backoff_min_ms":200,"backoff_max_ms":1000}},
+            "split":{{"interval_secs":1,"window_intervals":30,"min_dwell_secs":2,"hysteresis_secs":3}}}}"#,
+        sv1_url(&v1),
+        sv2_url(&v2)
+    );
+    let proxy =
+        hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
+    let sv1_miners = SimMiner::fleet(
+        proxy.stratum_addr,
+        2,
+        &[MinerFlavour::Nano3s, MinerFlavour::Cgminer],
+        150_000,
+    );
+    let sv2_miners: Vec<Sv2Miner> = [ChannelKind::Standard, extended()]
+        .into_iter()
+        .enumerate()
+        .map(|(i, channel)| {
+            Sv2Miner::start(Sv2MinerConfig {
+                channel,
+                user: format!("sv2rig{i}"),
+                max_hashrate: Some(150_000.0),
+                ..Sv2MinerConfig::new(proxy.sv2_addr.unwrap(), proxy.sv2_authority.unwrap())
+            })
+        })
+        .collect();
+    wait_for(60, "both pools get work from both kinds of miner", || {
+        let s = proxy.snapshot()?;
+        let sv2_valid = s
+            .miners
+            .iter()
+            .filter(|m| m.protocol == "sv2")
+            .all(|m| m.shares.valid > 2);
+        (s.miners.len() == 4
+            && sv2_valid
+            && s.pools[0].shares.valid > 5
+            && s.pools[1].shares.valid > 5)
+            .then_some(())
+    });
+    let (wa, wb) = common::split_over(&proxy, 40, 300);
+    let share_v1 = wa * 1000 / (wa + wb);
+    eprintln!("SV1 pool's share of accepted work over 40 s: {share_v1} per mille (target 700)");
+    if !(600..=800).contains(&share_v1) {
+        eprintln!("{}", proxy.snapshot().unwrap().to_json());
+    }
+    assert!(
+        (600..=800).contains(&share_v1),
+        "v1 got {share_v1}‰ of the work over 40 s (target 700‰)"
+    );
+    wait_for(60, "both pools accepted shares", || {
+        (v1.stats().accepted > 0 && v2.stats().accepted > 0).then_some(())
+    });
+    assert_eq!(v1.stats().rejected, 0);
+    assert_eq!(v2.stats().rejected_total(), 0, "{:?}", v2.stats());
+    for m in &sv2_miners {
+        let s = m.stats();
+        assert_eq!((s.connects, s.rejected), (1, 0), "{s:?}");
+    }
+    drop(sv1_miners);
+}
