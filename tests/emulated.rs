@@ -6,6 +6,9 @@
 //! Ignored in a plain `cargo test` (it exists for the emulated runs, and a native run adds
 //! nothing the in-process tests do not cover); `.ci/run` runs it once per emulated target.
 
+#[path = "common/sv2miner.rs"]
+#[allow(dead_code)]
+mod sv2miner;
 #[path = "common/sv2pool.rs"]
 #[allow(dead_code)]
 mod sv2pool;
@@ -172,7 +175,7 @@ fn test_external_binary_mines_fails_over_reloads_and_stops() {
 
 #[test]
 #[ignore = "run by .ci/run against each emulated router build"]
-fn test_external_binary_mines_for_an_sv2_pool() {
+fn test_external_binary_mines_for_an_sv2_pool_with_sv1_and_sv2_miners() {
     let launch = Launch::from_env(env!("CARGO_BIN_EXE_hashmux"));
     let pool = sv2pool::Sv2Pool::start(sv2pool::Sv2PoolConfig {
         target_difficulty: 0.00002,
@@ -184,11 +187,16 @@ fn test_external_binary_mines_for_an_sv2_pool() {
         pool.addr(),
         pool.authority_pubkey_base58()
     );
+    // A free port for the SV2 miners' listener (bound and released; loopback only).
+    let sv2_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
     let proxy = ExternalProxy::start(
         &launch,
         |s, h| {
             format!(
-                r#"{{"listen":"{s}","http":"{h}","pools":[{{"name":"v2","url":"{url}","user":"acct.v2"}}],
+                r#"{{"listen":"{s}","http":"{h}","listen_sv2":"127.0.0.1:{sv2_port}","pools":[{{"name":"v2","url":"{url}","user":"acct.v2"}}],
                 "miners":{{"shares_per_min":60,"min_difficulty":0.00001,"start_difficulty":0.0001,"max_difficulty":1}}}}"#
             )
         },
@@ -209,11 +217,29 @@ fn test_external_binary_mines_for_an_sv2_pool() {
             })
         })
         .collect();
+    // An SV2 miner too, given the authority key the binary created next to its config.
+    let (_, body) = proxy.http_get("/api/stats").expect("GET /api/stats");
+    let key_text = body
+        .split("\"authority_key\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("authority key in /api/stats");
+    let key = sv2util::authority_key_from_base58(key_text).expect("base58check key");
+    let sv2_miner = sv2miner::Sv2Miner::start(sv2miner::Sv2MinerConfig {
+        channel: sv2miner::ChannelKind::Standard,
+        max_hashrate: Some(100_000.0),
+        ..sv2miner::Sv2MinerConfig::new(format!("127.0.0.1:{sv2_port}").parse().unwrap(), key)
+    });
     wait_until(
         90,
         "the SV2 pool accepted 6 shares from every miner's work",
-        || pool.stats().accepted >= 6 && miners.iter().all(|m| m.stats().accepted > 0),
+        || {
+            pool.stats().accepted >= 6
+                && miners.iter().all(|m| m.stats().accepted > 0)
+                && sv2_miner.stats().accepted > 0
+        },
     );
+    assert_eq!(sv2_miner.stats().rejected, 0, "{:?}", sv2_miner.stats());
     let st = pool.stats();
     assert_eq!(st.rejected_total(), 0, "{:?}", st.rejected_by_reason);
     let (_, body) = proxy.http_get("/api/stats").expect("GET /api/stats");
