@@ -231,6 +231,8 @@ fn test_mixed_sv1_and_sv2_miners_split_70_30_over_sv1_and_sv2_pools() {
                 channel,
                 user: format!("sv2rig{i}"),
                 max_hashrate: Some(150_000.0),
+                // Declared as it hashes: hashmux starts its difficulty and estimate from this.
+                nominal_hashrate: 150_000.0,
                 ..Sv2MinerConfig::new(proxy.sv2_addr.unwrap(), proxy.sv2_authority.unwrap())
             })
         })

@@ -165,6 +165,8 @@ pub struct Miner {
     /// Estimated hashes per second: valid work over the last 5 minutes (or since it
     /// connected), updated every tick. What the scheduler weighs miners by.
     pub hashrate: u64,
+    /// What the miner says it hashes (SV2 `nominal_hash_rate`), H/s; 0 if it did not say.
+    pub declared_hashrate: u64,
     /// Valid work per minute for the last hour (5 min and 1 h hashrates).
     pub rate: RateRing,
 }
@@ -255,6 +257,7 @@ impl Miner {
             since_ms: now_ms,
             copies: [(u64::MAX, 0); crate::MAX_POOLS],
             hashrate: 0,
+            declared_hashrate: 0,
             rate: RateRing::new(now_ms),
         }
     }
@@ -313,9 +316,16 @@ impl Miner {
     /// Update the hashrate estimate: valid work over the last 5 minutes. (A ~30 s moving
     /// average swung ±22 % at 20 shares a minute, in step with the miner's switches, and
     /// skewed a time-sliced split by about half a point; the split simulator measured it.)
+    /// The scheduler's estimate: measured from valid work, or, before any, what the miner
+    /// declared (SV2 miners; 0 for SV1).
     pub fn update_hashrate(&mut self, now_ms: u64) {
         let since = self.connected_ms;
-        self.hashrate = self.rate.rate(now_ms, 5, since);
+        let measured = self.rate.rate(now_ms, 5, since);
+        self.hashrate = if measured > 0 {
+            measured
+        } else {
+            self.declared_hashrate
+        };
     }
 
     /// Display name for logs: worker name if known, else address.

@@ -151,6 +151,9 @@ pub enum Downstream<'a> {
         req: &'a str,
         share: MinerShare<'a>,
     },
+    /// The hashrate the miner declares (SV2 `nominal_hash_rate`, H/s): the scheduler's
+    /// estimate and the starting difficulty until shares measure it.
+    Hashrate(u64),
     /// A message that could not be read; `submit` if it was a share (counted malformed). The
     /// connection answered it.
     Malformed {

@@ -134,6 +134,14 @@ impl Core {
                     self.reply(id, req, Answer::True);
                 }
             }
+            Downstream::Hashrate(h) => {
+                let m = &mut self.miners[i];
+                m.declared_hashrate = h;
+                if m.shares.valid == 0 && h > 0 {
+                    let d = m.vardiff.for_hashrate(h);
+                    m.vardiff.suggest(d, now);
+                }
+            }
             Downstream::Malformed { submit } => {
                 if submit {
                     let m = &mut self.miners[i];

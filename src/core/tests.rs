@@ -730,3 +730,48 @@ fn test_down_pool_failing_all_day_fits_a_few_hundred_log_lines() {
         &lines[..10.min(lines.len())]
     );
 }
+
+#[test]
+fn test_connected_declared_hashrate_sets_starting_difficulty_and_estimate() {
+    let mut w = World::new(
+        r#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}],
+            "miners":{"start_difficulty":0.001,"min_difficulty":1e-6,"max_difficulty":1e9,"shares_per_min":6}}"#,
+    );
+    w.pool_up(0, &[1, 2, 3, 4], 8);
+    w.pool(0, Upstream::Target(Difficulty::parse("1000000").unwrap()));
+    w.pool(0, Upstream::Job(Box::new(template("j2", 2, true))));
+    w.drain();
+    let a: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let id = w.core.miner_connected(a, w.now).unwrap();
+    // 1 TH/s at 6 shares a minute: 1e12 · 60 / (6 · 2^32) ≈ 2328.3.
+    w.miner_ev(id, Downstream::Hashrate(1_000_000_000_000));
+    w.miner_ev(
+        id,
+        Downstream::Subscribe {
+            req: "1",
+            agent: None,
+        },
+    );
+    w.miner_ev(
+        id,
+        Downstream::Authorize {
+            req: "2",
+            user: "w",
+        },
+    );
+    let sent = w.drain();
+    let d = sent
+        .iter()
+        .find_map(|a| match a {
+            Action::Miner(m, ToMiner::SetDifficulty(d)) if *m == id => Some(*d),
+            _ => None,
+        })
+        .expect("a difficulty before the first job");
+    assert_eq!(d.whole(), 2328, "{d}");
+    w.tick_to(w.now + 1_000);
+    let m = w.core.miners().iter().find(|m| m.id == id).unwrap();
+    assert_eq!(
+        m.hashrate, 1_000_000_000_000,
+        "declared until shares measure it"
+    );
+}

@@ -57,6 +57,14 @@ impl Vardiff {
         self.restart(now_ms);
     }
 
+    /// The difficulty at which `hashrate` (H/s) makes `shares_per_min` shares a minute:
+    /// `hashrate · 60 / (shares_per_min · 2^32)`, which in 32-bit fixed point is
+    /// `hashrate · 60 / shares_per_min` (clamped to this miner's range).
+    pub fn for_hashrate(&self, hashrate: u64) -> Difficulty {
+        let d = hashrate as u128 * 60 / self.shares_per_min as u128;
+        Difficulty(d.min(u64::MAX as u128) as u64).clamp(self.min, self.max)
+    }
+
     /// Count a valid share credited with difficulty `d`.
     pub fn record(&mut self, d: Difficulty) {
         self.shares += 1;

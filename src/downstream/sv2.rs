@@ -80,7 +80,11 @@ pub enum Event {
     Open {
         user: heapless::String<64>,
         agent: heapless::String<64>,
+        /// The declared `nominal_hash_rate`, H/s.
+        hashrate: u64,
     },
+    /// UpdateChannel: the miner's declared hashrate now, H/s.
+    Hashrate(u64),
     Submit {
         seq: u32,
         job: u32,
@@ -97,7 +101,13 @@ impl Event {
     /// The core's events for this one, handed to `f` in order.
     pub fn to_core(&self, f: &mut dyn FnMut(Downstream<'_>)) {
         match self {
-            Event::Open { user, agent } => {
+            Event::Open {
+                user,
+                agent,
+                hashrate,
+            } => {
+                // First, so the starting difficulty fits the miner before its first job.
+                f(Downstream::Hashrate(*hashrate));
                 f(Downstream::Configure {
                     req: REQ_CONFIGURE,
                     version_rolling: true,
@@ -135,6 +145,7 @@ impl Event {
                     },
                 })
             }
+            Event::Hashrate(h) => f(Downstream::Hashrate(*h)),
             Event::Malformed => f(Downstream::Malformed { submit: true }),
         }
     }
@@ -277,13 +288,9 @@ impl Sv2Miner {
                 self.bad_frame(&format!("{} before SetupConnection", name(&other)))?;
                 Ok(None)
             }
-            (State::Ready, FromMiner::OpenStandard(o)) => Ok(Some(self.open(
-                ChannelKind::Standard,
-                0,
-                o.request_id,
-                o.user_identity,
-                o.max_target,
-            ))),
+            (State::Ready, FromMiner::OpenStandard(o)) => {
+                Ok(Some(self.open(ChannelKind::Standard, 0, &o)))
+            }
             (
                 State::Ready,
                 FromMiner::OpenExtended {
@@ -307,9 +314,7 @@ impl Sv2Miner {
                 Ok(Some(self.open(
                     ChannelKind::Extended,
                     min_extranonce_size as usize,
-                    request_id,
-                    o.user_identity,
-                    o.max_target,
+                    &o,
                 )))
             }
             (
@@ -357,17 +362,26 @@ impl Sv2Miner {
             (_, FromMiner::SubmitExtended(x)) => {
                 self.refuse_share(out, x.channel_id, x.sequence_number)
             }
-            (State::Opening | State::Open, FromMiner::UpdateChannel { channel_id, .. }) => {
+            (
+                State::Opening | State::Open,
+                FromMiner::UpdateChannel {
+                    channel_id,
+                    hash_rate_bits,
+                    ..
+                },
+            ) => {
                 if channel_id != CHANNEL_ID {
                     let _ = server::update_channel_error(
                         out,
                         channel_id,
                         server::codes::INVALID_CHANNEL_ID,
                     );
+                    return Ok(None);
                 }
-                // The core measures each miner's hashrate from its shares; the declared one
-                // is not used.
-                Ok(None)
+                // The core weighs a miner by its shares once it has some; until then by this.
+                Ok(Some(Event::Hashrate(server::u64_of_f32_bits(
+                    hash_rate_bits,
+                ))))
             }
             (_, FromMiner::CloseChannel { channel_id, .. }) if channel_id == CHANNEL_ID => {
                 Err(Close::ChannelClosed)
@@ -392,14 +406,8 @@ impl Sv2Miner {
         }
     }
 
-    fn open(
-        &mut self,
-        kind: ChannelKind,
-        min_extranonce: usize,
-        request_id: u32,
-        user: &[u8],
-        max_target: [u8; 32],
-    ) -> Event {
+    fn open(&mut self, kind: ChannelKind, min_extranonce: usize, o: &OpenChannel<'_>) -> Event {
+        let (request_id, max_target) = (o.request_id, o.max_target);
         self.channel = Some(Channel {
             kind,
             min_extranonce,
@@ -415,8 +423,9 @@ impl Sv2Miner {
         });
         self.set_state(State::Opening);
         Event::Open {
-            user: text::<64>(user),
+            user: text::<64>(o.user_identity),
             agent: self.agent.clone(),
+            hashrate: server::u64_of_f32_bits(o.hash_rate_bits),
         }
     }
 

@@ -169,7 +169,7 @@ fn test_await_setup_setup_answered_with_success() {
             flags: 0
         }
     );
-    assert_eq!(s.agent.as_str(), "sv2 Bitaxe v2.9.0");
+    assert_eq!(s.agent.as_str(), "sv2 Bitaxe 601 v2.9.0");
 }
 
 #[test]
