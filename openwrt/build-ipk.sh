@@ -35,10 +35,13 @@ for triple in "$@"; do
   targets/build.sh "$triple"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  mkdir -p "$work/data/usr/bin" "$work/data/etc/init.d" "$work/data/etc/hashmux" "$work/control"
+  mkdir -p "$work/data/usr/bin" "$work/data/etc/init.d" "$work/data/etc/hashmux" \
+    "$work/data/lib/upgrade/keep.d" "$work/control"
   install -m 0755 "target/$triple/release/hashmux" "$work/data/usr/bin/hashmux"
   install -m 0755 openwrt/files/hashmux.init "$work/data/etc/init.d/hashmux"
   install -m 0600 openwrt/files/config.json "$work/data/etc/hashmux/config.json"
+  # The SV2 authority key is made at first start; sysupgrade keeps it (miners are set to it).
+  install -m 0644 openwrt/files/hashmux.keep "$work/data/lib/upgrade/keep.d/hashmux"
   size=$(du -sb "$work/data" | cut -f1)
   cat > "$work/control/control" <<CONTROL
 Package: hashmux

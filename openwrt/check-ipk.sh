@@ -33,6 +33,8 @@ for ipk in "$@"; do
   [ -x "$bin" ] || fail "usr/bin/hashmux missing or not executable"
   [ -x "$init" ] || fail "etc/init.d/hashmux missing or not executable"
   [ -f "$work/data/etc/hashmux/config.json" ] || fail "etc/hashmux/config.json missing"
+  grep -qx /etc/hashmux/hashmux-sv2.key "$work/data/lib/upgrade/keep.d/hashmux" \
+    || fail "sysupgrade does not keep the SV2 authority key"
   sh -n "$init" || fail "init script syntax"
   grep -q '^USE_PROCD=1' "$init" || fail "init script is not procd"
   grep -q 'procd_set_param respawn' "$init" || fail "init script does not respawn"
