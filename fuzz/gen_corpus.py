@@ -262,6 +262,145 @@ def core_seeds():
     }
 
 
+# --- sv2_miner_side: hashmux as the SV2 server of a miner (see fuzz_targets/sv2_miner_side.rs
+# for the byte layout): steps of frames from the miner (genuine, tampered, garbage, oversized)
+# and messages from the core.
+CAP = 4096  # MAX_MINER_PAYLOAD
+
+
+def u16(v):
+    return struct.pack("<H", v)
+
+
+def u32(v):
+    return struct.pack("<I", v)
+
+
+def f32_bits(v):
+    return struct.unpack("<I", struct.pack("<f", v))[0]
+
+
+class MS:
+    """Message builders (a message's bytes after its step's op byte)."""
+
+    @staticmethod
+    def setup(flags=None, vendor=b"Bitaxe", hardware=b"601", firmware=b"v2.9.0", host=b"10.0.0.1", device=b""):
+        sel = 0 if flags is None else 4
+        out = bytes([0, sel]) + (u32(flags) if flags is not None else b"")
+        for t in (host, vendor, hardware, firmware, device):
+            out += bytes([len(t)]) + t
+        return out
+
+    @staticmethod
+    def open(extended, request_id=7, user=b"bc1q.worker", tsel=0, min_extranonce=4):
+        out = bytes([2 if extended else 1]) + u32(request_id) + bytes([len(user)]) + user
+        out += u32(f32_bits(1e12)) + bytes([tsel])
+        if extended:
+            # Below 8 in one byte, else a u16 follows.
+            out += bytes([min_extranonce]) if min_extranonce < 8 else bytes([0x80]) + u16(min_extranonce)
+        return out
+
+    @staticmethod
+    def submit(seq, job, extranonce=None, channel=None, nonce=0x2C1D3E4F, ntime=0x6650F1C2, version=0x20000000):
+        k = (3 if extranonce is None else 4) | 0x40 | (0x20 if channel is not None else 0)
+        out = bytes([k]) + (u32(channel) if channel is not None else b"")
+        out += u32(seq) + u32(job) + u32(nonce) + u32(ntime) + u32(version)
+        if extranonce is not None:
+            out += bytes([len(extranonce)]) + extranonce
+        return out
+
+    @staticmethod
+    def update(channel=None):
+        return bytes([5 | (0x20 if channel is not None else 0)]) + (u32(channel) if channel is not None else b"") + u32(f32_bits(2e12)) + bytes([2])
+
+    @staticmethod
+    def close(reason=b"miner restarting", channel=None):
+        return bytes([6 | (0x20 if channel is not None else 0)]) + (u32(channel) if channel is not None else b"") + bytes([len(reason)]) + reason
+
+    @staticmethod
+    def other(ext, msg_type, payload):
+        return bytes([7]) + u16(ext) + bytes([msg_type, len(payload)]) + payload
+
+
+class TM:
+    """Messages from the core (after the step's op byte)."""
+    configure = bytes([0x80]) + u32(0x1FFFE000)
+    configure_refused = bytes([0])
+    subscribe = bytes([1]) + u32(1) + b"\x01\x02" + bytes([2])  # extranonce2: 4 bytes
+    authorize = bytes([2])
+
+    @staticmethod
+    def refused(which, refusal):  # which: 0 configure, 1 subscribe, 2 authorize
+        return bytes([3 | which << 4, refusal])
+
+    @staticmethod
+    def verdict(seq, accepted=True, refusal=8):
+        return bytes([(4 if accepted else 5) | 0x80]) + u32(seq) + (b"" if accepted else bytes([refusal]))
+
+    @staticmethod
+    def difficulty(log2_units):
+        return bytes([6, log2_units])
+
+    @staticmethod
+    def notify(job_id, prev=1, clean=True, branches=2, pad=2, e1=4, c1=40, c2=50, variant=0):
+        flags = branches << 2 | (0x10 if clean else 0) | prev << 5
+        return bytes([7, flags]) + u32(job_id) + bytes([pad, e1, c1, c2]) + u32(0x20000000) + u32(0x6650F1C2) + u16(variant)
+
+
+def ms(m, kind=0):
+    return bytes([kind]) + m
+
+
+def tm(m):
+    return bytes([6]) + m
+
+
+def opening(extended):
+    return [ms(MS.setup()), ms(MS.open(extended)), tm(TM.configure), tm(TM.subscribe), tm(TM.authorize), tm(TM.difficulty(34))]
+
+
+def miner_side_seeds():
+    std = opening(False) + [
+        tm(TM.notify(100)), tm(TM.notify(101, clean=False, variant=1)),
+        ms(MS.submit(1, 100)), tm(TM.verdict(1)),
+        ms(MS.submit(2, 101, version=0x20002000)), tm(TM.verdict(2, False)),
+        ms(MS.submit(3, 101, channel=2)), tm(TM.difficulty(40)),
+        tm(TM.notify(102, prev=2, clean=False)), ms(MS.submit(4, 102)), tm(TM.verdict(4)),
+    ]
+    ext = opening(True) + [
+        tm(TM.notify(200, branches=3, pad=0)), ms(MS.submit(1, 200, b"\x00\x00\x00\x01")), tm(TM.verdict(1)),
+        ms(MS.submit(2, 200, bytes(33))), ms(MS.update()), ms(MS.update(channel=9)),
+        tm(TM.notify(201, prev=3)), ms(MS.submit(3, 201, b"\xff\xff\xff\xff")), tm(TM.verdict(3, False, 3)),
+        ms(MS.close(channel=5)), ms(MS.close()),
+    ]
+    # Tampered: the header's byte 3, bit 1; a payload byte (30), bit 6. Garbage: a header's
+    # worth of bytes; a genuine header with garbage for its payload.
+    tampered = [
+        bytes([3]) + MS.setup() + u16(3) + b"\x01",
+        bytes([3]) + MS.open(True) + u16(30) + b"\x06",
+        bytes([4 | 8, 10]) + bytes(range(32)),
+        bytes([4]) + MS.update() + bytes(range(7, 7 + 40 + 16)),  # payload 40 bytes + tag
+        bytes([3 | 8]) + u16(0x8001) + bytes([0x42]) + u16(12) + b"extension 1!" + u16(40) + b"\x00",
+        tm(TM.configure), tm(TM.subscribe), tm(TM.authorize),
+        tm(TM.notify(300)), ms(MS.submit(1, 300, b"\x00\x00\x00\x02")), tm(TM.verdict(1)),
+    ]
+    return {
+        "standard_channel_shares": std,
+        "extended_channel_shares": ext,
+        "tampered_and_garbage": tampered,
+        "setup_refused_work_selection": [ms(MS.setup(flags=0b10))],
+        "setup_version_mismatch": [bytes([0, 0, 2]) + u16(3) + u16(3) + bytes(5)],
+        "oversize_after_setup": [ms(MS.setup()), bytes([5]) + u16(0x8000) + bytes([0x1B]) + b"\x00\x00\x00" + bytes([8]) + b"payload!"],
+        "cap_sized_frames": [ms(MS.setup()), bytes([2]) + u16(0) + bytes([0x70]) + u16(CAP) + bytes(range(256)),
+                             bytes([2]) + u16(0x8000) + bytes([0x1A]) + u16(24) + bytes(24)],
+        "bad_frames_close": [ms(MS.submit(i, 1)) for i in range(8)] + [ms(MS.open(False))] * 4 + [ms(MS.other(0, 0x1A, b"\x01\x02"))] * 10,
+        "channel_refusals": [ms(MS.setup()), ms(MS.open(True, min_extranonce=8)), ms(MS.open(False, request_id=9, tsel=2)),
+                             ms(MS.open(True, request_id=10)), tm(TM.refused(0, 7)), tm(TM.configure),
+                             tm(TM.subscribe), tm(TM.refused(2, 1)), ms(MS.submit(1, 1)), tm(TM.authorize),
+                             ms(MS.other(1, 0x01, b"ext")), bytes([6, 9, 0, 0, 0, 0]), bytes([6, 0x89])],
+    }
+
+
 def main():
     for name, line in MINER.items():
         write("sv1_miner_line", name + ".json", line)
@@ -281,6 +420,8 @@ def main():
             write("sv2_transport", name + ".bin", ops)
     for name, script in core_seeds().items():
         write("core_events", name + ".bin", script)
+    for name, steps in miner_side_seeds().items():
+        write("sv2_miner_side", name + ".bin", b"".join(steps))
 
 
 if __name__ == "__main__":
