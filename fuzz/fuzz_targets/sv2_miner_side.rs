@@ -854,6 +854,10 @@ impl Run {
                 }
                 remember(&mut self.m.seqs, *seq);
             }
+            Event::Hashrate(_) => assert!(
+                matches!(sent, Some(FromMiner::UpdateChannel { .. })),
+                "a declared hashrate from something other than UpdateChannel"
+            ),
             Event::Malformed => assert!(
                 matches!(
                     h.msg_type,
@@ -996,6 +1000,15 @@ impl Run {
                     Incoming::ChannelOpenError { code, .. } => {
                         assert!(m.setup_ok, "a channel answered before SetupConnection");
                         assert!(!code.is_empty());
+                        if !m.open && m.sub.is_some() && code == b"min-extranonce-size-too-large"
+                        {
+                            // The pools left less room than the miner asked for: the channel
+                            // is dropped and another may be asked for.
+                            m.asked = None;
+                            m.mask = None;
+                            m.sub = None;
+                            m.authorized = false;
+                        }
                         None
                     }
                     Incoming::Job(j) => {
