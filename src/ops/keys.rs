@@ -160,24 +160,12 @@ impl AuthorityKey {
 
 /// A warning if the key file can be read or written by anyone but its owner.
 pub fn permissions_warning(path: &Path) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).ok()?.permissions().mode();
-        (mode & 0o077 != 0).then(|| {
-            format!(
-                "authority key file {} is open to group or others (mode {:o}); it holds the secret that signs this proxy's SV2 certificate; run: chmod 600 {}",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            )
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
+    super::mode_warning(
+        path,
+        0o077,
+        "open to group or others",
+        "the secret that signs this proxy's SV2 certificate",
+    )
 }
 
 fn malformed(path: &Path, why: String) -> KeyError {

@@ -309,24 +309,12 @@ pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
 /// A warning if the config file can be read by every user of the machine: it holds pool
 /// passwords and the API token.
 pub fn permissions_warning(path: &Path) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).ok()?.permissions().mode();
-        (mode & 0o004 != 0).then(|| {
-            format!(
-                "{} is readable by every user (mode {:o}) and holds pool passwords and the API token; run: chmod 600 {}",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            )
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
+    super::mode_warning(
+        path,
+        0o004,
+        "readable by every user",
+        "pool passwords and the API token",
+    )
 }
 
 /// Reads the file at `path` (at most [`MAX_FILE_BYTES`]) and [`parse`]s it.
