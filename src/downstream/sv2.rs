@@ -168,6 +168,8 @@ enum State {
     Opening,
     /// Channel open: jobs, targets and shares flow.
     Open,
+    /// The core refused the channel (the miner was told): the next message ends the session.
+    Refused(&'static str),
 }
 
 /// The channel being opened or open.
@@ -231,6 +233,9 @@ impl Sv2Miner {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Option<Event>, Close> {
+        if let State::Refused(code) = self.state {
+            return Err(Close::Channel(code));
+        }
         let m = match server::decode_from_miner(h, payload) {
             Ok(m) => m,
             Err(e) => {
@@ -518,7 +523,11 @@ impl Sv2Miner {
                 }
                 (REQ_AUTHORIZE, Answer::True) => ch.authorized = true,
                 (REQ_CONFIGURE | REQ_SUBSCRIBE | REQ_AUTHORIZE, Answer::Refused(r)) => {
+                    // The channel cannot open on this connection: the miner is told, and the
+                    // connection ends at its next message (a fresh one starts clean).
                     let _ = server::open_channel_error(out, ch.request_id, r.sv2_code());
+                    self.channel = None;
+                    self.set_state(State::Refused(r.sv2_code()));
                     return;
                 }
                 (seq, Answer::True) => {

@@ -380,3 +380,22 @@ fn test_open_target_never_easier_than_max_target() {
         }
     );
 }
+
+#[test]
+fn test_opening_core_refusal_is_told_then_next_message_closes() {
+    let mut s = Sv2Miner::new(peer());
+    let _ = feed(&mut s, setup(0));
+    let _ = feed(&mut s, open_standard);
+    let mut out = Vec::new();
+    s.write(
+        &mut out,
+        &reply(REQ_SUBSCRIBE, Answer::Refused(Refusal::AlreadySubscribed)),
+    );
+    let f = frames(&out);
+    assert_eq!(f[0].0.msg_type, msg::types::OPEN_MINING_CHANNEL_ERROR);
+    out.clear();
+    s.write(&mut out, &reply(REQ_AUTHORIZE, Answer::True));
+    assert!(out.is_empty(), "no Success for a refused channel");
+    let (r, _) = feed(&mut s, submit_standard(1, 0, 1, 0x2000_0000));
+    assert!(matches!(r, Err(Close::Channel(_))), "{r:?}");
+}
