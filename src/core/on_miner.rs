@@ -208,7 +208,13 @@ impl Core {
     }
 
     fn answer_deferred(&mut self, i: usize, req: super::ReqId, d: Deferred, now: u64) {
-        let pools_mask = self.pools_version_mask();
+        // Before any pool has reported, rolling is granted as wanted; once pools have and none
+        // allows it, it is refused, so the miner mines without it instead of fitting no pool.
+        let pools_mask = self.pools_version_mask().unwrap_or(if self.pools_known() {
+            0
+        } else {
+            WANTED_VERSION_MASK
+        });
         let e2 = self
             .smallest_pool_e2()
             .and_then(miner_e2_size)
@@ -220,7 +226,7 @@ impl Core {
                 mask,
             } => {
                 let granted = version_rolling
-                    .then(|| mask & pools_mask.unwrap_or(WANTED_VERSION_MASK))
+                    .then_some(mask & pools_mask)
                     .filter(|g| *g != 0);
                 m.version_mask = granted;
                 (Answer::Configure(granted), None)

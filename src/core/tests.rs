@@ -775,3 +775,51 @@ fn test_connected_declared_hashrate_sets_starting_difficulty_and_estimate() {
         "declared until shares measure it"
     );
 }
+
+#[test]
+fn test_live_pool_without_version_rolling_miner_asking_for_it_mines_without() {
+    let mut w = World::one_pool();
+    w.pool(0, Upstream::Connecting);
+    w.pool(0, Upstream::Connected { encrypted: false });
+    w.pool(0, Upstream::VersionMask(None));
+    w.pool(
+        0,
+        Upstream::Extranonce {
+            prefix: &[1, 2, 3, 4],
+            e2_size: 8,
+        },
+    );
+    w.pool(0, Upstream::Authorized);
+    w.pool(0, Upstream::Job(Box::new(template("j1", 1, true))));
+    w.drain();
+    let a: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let id = w.core.miner_connected(a, w.now).unwrap();
+    w.miner_ev(
+        id,
+        Downstream::Configure {
+            req: "0",
+            version_rolling: true,
+            mask: WANTED_VERSION_MASK,
+        },
+    );
+    w.miner_ev(
+        id,
+        Downstream::Subscribe {
+            req: "1",
+            agent: None,
+        },
+    );
+    w.miner_ev(
+        id,
+        Downstream::Authorize {
+            req: "2",
+            user: "w",
+        },
+    );
+    let sent = w.drain();
+    assert!(sent.iter().any(|a| matches!(
+        a,
+        Action::Miner(m, ToMiner::Reply { answer: Answer::Configure(None), .. }) if *m == id
+    )));
+    assert_eq!(notifies(&sent, id).len(), 1, "the miner gets work");
+}
