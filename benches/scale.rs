@@ -22,12 +22,36 @@
 //! checks nothing. Timings are medians/p99 of samples taken in this run; ratios are against
 //! the relay's figures from the same run. Nothing is asserted.
 //!
+//! Stratum V2 miners: for the `sv2` rows (and `sv2std`) a second hashmux process, started with
+//! `listen_sv2`, is driven by SV2 miners on the same pools (SRI Noise initiator and codec, see
+//! `common/sv2miners.rs`), each with one extended channel (`sv2std`: standard channel). The
+//! figures are the same: notify is the time from the pools writing a job until every miner
+//! has its `NewExtendedMiningJob` / `NewMiningJob` (rounds told apart by the job's ntime, as for
+//! SV1), submit is `SubmitSharesExtended` / `SubmitSharesStandard` until a pool has read the
+//! `mining.submit`, saturation keeps `WINDOW` submits in flight per miner (any nonce is a valid
+//! share at difficulty 1e-10). The relay figures beside them are the SV1 relay's: a relay cannot
+//! turn SV2 into SV1, so the SV1 floor is the floor for both.
+//!
 //! Environment: `HASHMUX_BENCH_MINERS` (default "1,16,64,256"), `HASHMUX_BENCH_POOLS` ("1,2,4,8"),
 //! `HASHMUX_BENCH_SECS` (saturation seconds, default 3), `HASHMUX_BENCH_ROUNDS` (notify rounds,
-//! default 30, paced a little over a second apart like a pool's jobs; submits are 4×).
+//! default 30, paced a little over a second apart like a pool's jobs; submits are 4×),
+//! `HASHMUX_BENCH_MINER_PROTO` (the miners' protocols, any of `sv1`, `sv2` (extended channels)
+//! and `sv2std` (standard channels); default "sv1,sv2").
 
 mod common;
+#[path = "common/sv2miners.rs"]
+mod sv2miners;
+// The SRI-based pieces of the SV2 test miners (Noise initiator, setup, channel state).
+#[path = "../tests/common/sv2miner.rs"]
+#[allow(dead_code)]
+mod sv2miner;
+#[path = "../tests/common/sv2util.rs"]
+#[allow(dead_code)]
+mod sv2util;
+
 use common::notify_line;
+use sv2miner::ChannelKind;
+use sv2miners::Sv2BenchMiner;
 
 use hashmux::sim::{ExternalProxy, Launch};
 use std::io::{BufRead, BufReader, Write};
@@ -146,8 +170,10 @@ fn serve_pool_conn(s: TcpStream, mut w: TcpStream, sh: &PoolShared) {
             }
             out.push_str(&format!("{{\"id\":{id},\"result\":true,\"error\":null}}\n"));
         } else if line.contains("\"mining.configure\"") {
+            // Version rolling allowed (BIP320 bits), as pools do: hashmux only puts SV2
+            // miners (which it configures for rolling) on a pool that allows it.
             out.push_str(&format!(
-                "{{\"id\":{id},\"result\":{{\"version-rolling\":false}},\"error\":null}}\n"
+                "{{\"id\":{id},\"result\":{{\"version-rolling\":true,\"version-rolling.mask\":\"1fffe000\"}},\"error\":null}}\n"
             ));
         } else if line.contains("\"mining.subscribe\"") {
             out.push_str(&format!(
@@ -178,7 +204,52 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Miners: blocking sockets, lines scanned without a JSON parser (the same cost either way).
+// Miners: what the measurements need of an SV1 or SV2 miner.
+
+trait BenchMiner: Send + 'static {
+    /// Read until the job carrying `ntime` has arrived.
+    fn await_job(&mut self, ntime: u32) -> std::io::Result<()>;
+    /// Append one share with `nonce` on the current job to `out`.
+    fn push_submit(&mut self, nonce: u32, out: &mut Vec<u8>);
+    /// Write `bytes` (submits) to the proxy.
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Read until `n` shares have been answered (notifications skipped).
+    fn await_answers(&mut self, n: usize) -> std::io::Result<()>;
+    /// Shares the proxy refused and the last refusal's code (SV2 miners count them; SV1
+    /// miners do not look).
+    fn rejected(&self) -> (u64, Option<String>) {
+        (0, None)
+    }
+}
+
+/// The miners' protocol in one run of rows.
+#[derive(Clone, Copy, PartialEq)]
+enum Proto {
+    Sv1,
+    /// SV2, one extended channel per connection.
+    Sv2,
+    /// SV2, one standard channel per connection.
+    Sv2Std,
+}
+
+impl Proto {
+    fn name(self) -> &'static str {
+        match self {
+            Proto::Sv1 => "sv1",
+            Proto::Sv2 => "sv2",
+            Proto::Sv2Std => "sv2std",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Proto> {
+        [Proto::Sv1, Proto::Sv2, Proto::Sv2Std]
+            .into_iter()
+            .find(|p| p.name() == s.trim())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SV1 miners: blocking sockets, lines scanned without a JSON parser (the same cost either way).
 
 struct Miner {
     w: TcpStream,
@@ -248,8 +319,7 @@ impl Miner {
         }
     }
 
-    fn submit_line(&mut self, nonce: u32, out: &mut String) {
-        use std::fmt::Write as _;
+    fn submit_line(&mut self, nonce: u32, out: &mut Vec<u8>) {
         let _ = writeln!(
             out,
             "{{\"id\":{},\"method\":\"mining.submit\",\"params\":[\"rig\",\"{}\",\"{:0w$x}\",\"{:08x}\",\"{nonce:08x}\"]}}",
@@ -273,6 +343,24 @@ impl Miner {
             }
         }
         Ok(())
+    }
+}
+
+impl BenchMiner for Miner {
+    fn await_job(&mut self, ntime: u32) -> std::io::Result<()> {
+        Miner::await_job(self, ntime)
+    }
+
+    fn push_submit(&mut self, nonce: u32, out: &mut Vec<u8>) {
+        self.submit_line(nonce, out)
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.w.write_all(bytes)
+    }
+
+    fn await_answers(&mut self, n: usize) -> std::io::Result<()> {
+        Miner::await_answers(self, n)
     }
 }
 
@@ -366,6 +454,16 @@ impl System {
         };
         Some((sum("miners", "valid"), sum("pools", "lost")))
     }
+
+    /// hashmux's SV2 listener and authority public key, from `/api/stats`.
+    fn sv2_endpoint(&self) -> Option<(SocketAddr, [u8; 32])> {
+        let System::Proxy(p) = self else { return None };
+        let (_, body) = p.http_get("/api/stats").ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let addr = v["sv2"]["listen"].as_str()?.parse().ok()?;
+        let key = sv2util::authority_key_from_base58(v["sv2"]["authority_key"].as_str()?)?;
+        Some((addr, key))
+    }
 }
 
 impl Drop for System {
@@ -384,7 +482,16 @@ fn free_port() -> SocketAddr {
         .unwrap()
 }
 
-fn start_proxy(launch: &Launch, pools: &[BenchPool]) -> System {
+/// hashmux on `pools`; with `sv2_key` (its authority key file) also listening for SV2 miners.
+fn start_proxy(launch: &Launch, pools: &[BenchPool], sv2_key: Option<&std::path::Path>) -> System {
+    let sv2 = sv2_key.map_or(String::new(), |k| {
+        format!(
+            "\"listen_sv2\":\"{}\",\"sv2_key_file\":{},",
+            free_port(),
+            serde_json::Value::from(k.display().to_string())
+        )
+    });
+    let before: Vec<usize> = pools.iter().map(BenchPool::connections).collect();
     let list: Vec<String> = pools
         .iter()
         .enumerate()
@@ -399,7 +506,7 @@ fn start_proxy(launch: &Launch, pools: &[BenchPool]) -> System {
         launch,
         |s, h| {
             format!(
-                "{{\"listen\":\"{s}\",\"http\":\"{h}\",\"log_level\":\"warn\",\"pools\":[{}],\"miners\":{{\"max\":256,\"max_per_address\":256,\"min_difficulty\":1e-10,\"start_difficulty\":1e-10,\"max_difficulty\":1e-10}}}}",
+                "{{{sv2}\"listen\":\"{s}\",\"http\":\"{h}\",\"log_level\":\"warn\",\"pools\":[{}],\"miners\":{{\"max\":256,\"max_per_address\":256,\"min_difficulty\":1e-10,\"start_difficulty\":1e-10,\"max_difficulty\":1e-10}}}}",
                 list.join(",")
             )
         },
@@ -407,7 +514,13 @@ fn start_proxy(launch: &Launch, pools: &[BenchPool]) -> System {
     )
     .expect("hashmux starts");
     let until = Instant::now() + Duration::from_secs(60);
-    while pools.iter().any(|p| p.connections() == 0) && Instant::now() < until {
+    // The pools may still hold an earlier process's connections: wait for new ones.
+    while pools
+        .iter()
+        .zip(&before)
+        .any(|(p, b)| p.connections() <= *b)
+        && Instant::now() < until
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     System::Proxy(proxy)
@@ -436,7 +549,7 @@ fn start_relay(pools: &[BenchPool]) -> System {
 // ---------------------------------------------------------------------------------------
 // Measurements.
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct Figures {
     notify: (Duration, Duration),
     submit: (Duration, Duration),
@@ -446,6 +559,9 @@ struct Figures {
     rss_kb: u64,
     hwm_kb: u64,
     validated: Option<(u64, u64)>,
+    /// Shares the miners saw refused (SV2 miners only), and the last refusal's code.
+    rejected: u64,
+    refusal: Option<String>,
 }
 
 fn pct(v: &mut [Duration], p: usize) -> Duration {
@@ -464,10 +580,36 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn measure(&self, sys: &System, n_miners: usize, round0: u32) -> Figures {
-        let mut miners: Vec<Miner> = (0..n_miners)
-            .map(|i| Miner::connect(sys.addr(), i).expect("miner connects"))
-            .collect();
+    /// Connect `n_miners` miners of `proto` to `sys` and measure.
+    fn measure(&self, sys: &System, proto: Proto, n_miners: usize, round0: u32) -> Figures {
+        let sv2 = |kind: ChannelKind| {
+            let (addr, key) = sys.sv2_endpoint().expect("hashmux listens for SV2 miners");
+            let miners: Vec<Sv2BenchMiner> = (0..n_miners)
+                .map(|i| Sv2BenchMiner::connect(addr, key, i, &kind).expect("SV2 miner connects"))
+                .collect();
+            self.measure_with(sys, miners, round0)
+        };
+        match proto {
+            Proto::Sv1 => {
+                let miners: Vec<Miner> = (0..n_miners)
+                    .map(|i| Miner::connect(sys.addr(), i).expect("miner connects"))
+                    .collect();
+                self.measure_with(sys, miners, round0)
+            }
+            Proto::Sv2 => sv2(ChannelKind::Extended {
+                min_extranonce_size: 2,
+            }),
+            Proto::Sv2Std => sv2(ChannelKind::Standard),
+        }
+    }
+
+    fn measure_with<M: BenchMiner>(
+        &self,
+        sys: &System,
+        mut miners: Vec<M>,
+        round0: u32,
+    ) -> Figures {
+        let n_miners = miners.len();
         let mut f = Figures::default();
 
         // Notify: every pool sends round r's job; the last miner to have it ends the sample.
@@ -493,14 +635,14 @@ impl Run<'_> {
         while self.arrivals.try_recv().is_ok() {}
         self.timing.store(true, Ordering::SeqCst);
         let mut lat = Vec::with_capacity(self.rounds * 4);
-        let mut line = String::new();
+        let mut line = Vec::new();
         for k in 0..self.rounds * 4 {
             let m = &mut miners[k % n_miners];
             let nonce = 0x4000_0000 + k as u32;
             line.clear();
-            m.submit_line(nonce, &mut line);
+            m.push_submit(nonce, &mut line);
             let t0 = Instant::now();
-            m.w.write_all(line.as_bytes()).unwrap();
+            m.send(&line).unwrap();
             loop {
                 let (got, t) = self
                     .arrivals
@@ -522,7 +664,7 @@ impl Run<'_> {
         // to the pools: the figure is hashmux's rate, not a pool falling behind.
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(self.received.load(Ordering::SeqCst)));
-        let mut groups: Vec<Vec<(usize, Miner)>> = (0..LOAD_THREADS).map(|_| Vec::new()).collect();
+        let mut groups: Vec<Vec<(usize, M)>> = (0..LOAD_THREADS).map(|_| Vec::new()).collect();
         for (i, m) in miners.into_iter().enumerate() {
             groups[i % LOAD_THREADS].push((i, m));
         }
@@ -532,7 +674,7 @@ impl Run<'_> {
                 let (stop, sent) = (stop.clone(), sent.clone());
                 let received = self.received_arc.clone();
                 std::thread::spawn(move || {
-                    let mut batch = String::new();
+                    let mut batch = Vec::new();
                     let mut nonce = 0u32;
                     'run: while !stop.load(Ordering::Relaxed) {
                         for (i, m) in group.iter_mut() {
@@ -546,11 +688,11 @@ impl Run<'_> {
                             }
                             batch.clear();
                             for _ in 0..WINDOW {
-                                m.submit_line((*i as u32) << 22 | nonce, &mut batch);
+                                m.push_submit((*i as u32) << 22 | nonce, &mut batch);
                                 nonce = (nonce + 1) & 0x3f_ffff;
                             }
                             sent.fetch_add(WINDOW as u64, Ordering::Relaxed);
-                            if m.w.write_all(batch.as_bytes()).is_err() {
+                            if m.send(&batch).is_err() {
                                 break 'run;
                             }
                         }
@@ -560,7 +702,7 @@ impl Run<'_> {
                             }
                         }
                     }
-                    group.into_iter().map(|(_, m)| m).collect::<Vec<Miner>>()
+                    group.into_iter().map(|(_, m)| m).collect::<Vec<M>>()
                 })
             })
             .collect();
@@ -577,7 +719,7 @@ impl Run<'_> {
             t0.elapsed(),
         );
         stop.store(true, Ordering::SeqCst);
-        let miners: Vec<Miner> = threads
+        let miners: Vec<M> = threads
             .into_iter()
             .flat_map(|t| t.join().unwrap())
             .collect();
@@ -589,6 +731,13 @@ impl Run<'_> {
         f.rss_kb = sys.status_kb("VmRSS");
         f.hwm_kb = sys.status_kb("VmHWM");
         f.validated = sys.validated();
+        for m in &miners {
+            let (n, code) = m.rejected();
+            f.rejected += n;
+            if code.is_some() {
+                f.refusal = code;
+            }
+        }
         drop(miners);
         f
     }
@@ -607,21 +756,37 @@ fn main() {
     let pool_counts = env_list("HASHMUX_BENCH_POOLS", &[1, 2, 4, 8]);
     let secs = env_num("HASHMUX_BENCH_SECS", 3);
     let rounds = env_num("HASHMUX_BENCH_ROUNDS", 30) as usize;
+    let protos: Vec<Proto> = std::env::var("HASHMUX_BENCH_MINER_PROTO")
+        .unwrap_or_else(|_| "sv1,sv2".into())
+        .split(',')
+        .map(|p| {
+            Proto::parse(p).unwrap_or_else(|| {
+                panic!("HASHMUX_BENCH_MINER_PROTO: {p:?} is not one of sv1, sv2, sv2std")
+            })
+        })
+        .collect();
     let launch = Launch::from_env(env!("CARGO_BIN_EXE_hashmux"));
+    // One SV2 authority key for every hashmux process of this run, removed at the end.
+    let key_file = std::env::temp_dir().join(format!("hashmux-scale-{}.key", std::process::id()));
     println!(
-        "hashmux scale bench: {} against a one-thread relay; {} cores visible; {rounds} notify rounds, {} submits, {secs} s saturation with {WINDOW} in flight per miner",
+        "hashmux scale bench: {} against a one-thread relay; {} cores visible; {rounds} notify rounds, {} submits, {secs} s saturation with {WINDOW} in flight per miner; miners: {}",
         launch.describe(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        rounds * 4
+        rounds * 4,
+        protos.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
     );
     println!("latencies in µs (p50/p99); ratio = hashmux p99 / relay p99; CPU = process utime+stime; shares/s = received by the pools");
+    if protos.iter().any(|p| *p != Proto::Sv1) {
+        println!("proto: the miners' protocol (sv2 = extended channels, sv2std = standard channels), each against its own hashmux process; the relay is the SV1 relay in every row (a relay cannot turn SV2 into SV1: the SV1 floor is the floor for both); rej = shares the SV2 miners saw refused");
+    }
     println!();
     println!(
-        "{:>6} {:>5} | {:>13} {:>13} {:>5} | {:>13} {:>13} {:>5} | {:>8} {:>5} {:>7} {:>7} | {:>8} {:>4} {:>7} | {:>6} {:>6}",
-        "miners", "pools", "notify hmux", "notify relay", "ratio", "submit hmux", "submit relay", "ratio",
-        "shares/s", "CPU%", "ms/1k", "relay", "valid", "lost", "k/CPU-s", "RSS kB", "HWM kB"
+        "{:>6} {:>5} {:>6} | {:>13} {:>13} {:>5} | {:>13} {:>13} {:>5} | {:>8} {:>5} {:>7} {:>7} | {:>8} {:>4} {:>4} {:>7} | {:>6} {:>6}",
+        "miners", "pools", "proto", "notify hmux", "notify relay", "ratio", "submit hmux", "submit relay", "ratio",
+        "shares/s", "CPU%", "ms/1k", "relay", "valid", "lost", "rej", "k/CPU-s", "RSS kB", "HWM kB"
     );
     let mut rows = Vec::new();
+    let mut refusals = Vec::new();
     let mut gone = 0;
     for &np in &pool_counts {
         for &nm in &miners {
@@ -640,34 +805,66 @@ fn main() {
                 rounds,
                 secs,
             };
-            let proxy = start_proxy(&launch, &pools);
-            let h = run.measure(&proxy, nm, 0);
-            if let System::Proxy(p) = &proxy {
-                if h.rss_kb == 0 {
-                    eprintln!("hashmux is gone; its log:\n{}", p.log());
-                    gone += 1;
+            // Each protocol against its own hashmux process (rounds numbered apart), then the
+            // relay with SV1 miners.
+            let mut measured = Vec::new();
+            for (k, &proto) in protos.iter().enumerate() {
+                let key = (proto != Proto::Sv1).then_some(key_file.as_path());
+                let proxy = start_proxy(&launch, &pools, key);
+                let h = run.measure(&proxy, proto, nm, 2_000_000 * k as u32);
+                if let System::Proxy(p) = &proxy {
+                    if h.rss_kb == 0 {
+                        eprintln!("hashmux is gone; its log:\n{}", p.log());
+                        gone += 1;
+                    }
                 }
+                drop(proxy);
+                measured.push((proto, h));
             }
-            drop(proxy);
             let relay = start_relay(&pools);
-            let r = run.measure(&relay, nm, 1_000_000);
+            let r = run.measure(&relay, Proto::Sv1, nm, 1_000_000);
             drop(relay);
             let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
-            println!(
-                "{nm:>6} {np:>5} | {:>6}/{:<6} {:>6}/{:<6} {:>5.2} | {:>6}/{:<6} {:>6}/{:<6} {:>5.2} | {:>8.0} {:>4.0}% {:>7.1} {:>7.1} | {:>8} {:>4} {:>7.1} | {:>6} {:>6}",
-                us(h.notify.0), us(h.notify.1), us(r.notify.0), us(r.notify.1), ratio(h.notify.1, r.notify.1),
-                us(h.submit.0), us(h.submit.1), us(r.submit.0), us(r.submit.1), ratio(h.submit.1, r.submit.1),
-                h.shares_per_s, h.cpu_share * 100.0, h.cpu_ms_per_1k, r.cpu_ms_per_1k,
-                h.validated.map_or("?".into(), |v| v.0.to_string()),
-                h.validated.map_or("?".into(), |v| v.1.to_string()),
-                1000.0 / h.cpu_ms_per_1k.max(1e-9),
-                h.rss_kb, h.hwm_kb
-            );
-            rows.push((nm, np, h, r));
+            for (proto, h) in measured {
+                println!(
+                    "{nm:>6} {np:>5} {:>6} | {:>6}/{:<6} {:>6}/{:<6} {:>5.2} | {:>6}/{:<6} {:>6}/{:<6} {:>5.2} | {:>8.0} {:>4.0}% {:>7.1} {:>7.1} | {:>8} {:>4} {:>4} {:>7.1} | {:>6} {:>6}",
+                    proto.name(),
+                    us(h.notify.0), us(h.notify.1), us(r.notify.0), us(r.notify.1), ratio(h.notify.1, r.notify.1),
+                    us(h.submit.0), us(h.submit.1), us(r.submit.0), us(r.submit.1), ratio(h.submit.1, r.submit.1),
+                    h.shares_per_s, h.cpu_share * 100.0, h.cpu_ms_per_1k, r.cpu_ms_per_1k,
+                    h.validated.map_or("?".into(), |v| v.0.to_string()),
+                    h.validated.map_or("?".into(), |v| v.1.to_string()),
+                    h.rejected,
+                    1000.0 / h.cpu_ms_per_1k.max(1e-9),
+                    h.rss_kb, h.hwm_kb
+                );
+                if let Some(code) = &h.refusal {
+                    refusals.push(format!(
+                        "{nm} miners × {np} pools, {}: {} refused, the last with {code}",
+                        proto.name(),
+                        h.rejected
+                    ));
+                }
+                rows.push((nm, np, proto, h, r.clone()));
+            }
         }
     }
+    let _ = std::fs::remove_file(&key_file);
     println!();
-    summary(&rows);
+    for r in &refusals {
+        println!("refused shares: {r}");
+    }
+    for proto in &protos {
+        let of: Vec<(usize, usize, Figures, Figures)> = rows
+            .iter()
+            .filter(|r| r.2 == *proto)
+            .map(|r| (r.0, r.1, r.3.clone(), r.4.clone()))
+            .collect();
+        if protos.len() > 1 {
+            println!("{} miners:", proto.name());
+        }
+        summary(&of);
+    }
     // Figures are reported, not judged; a proxy that died under the load is a failure.
     if gone > 0 {
         eprintln!("hashmux exited during {gone} of the runs");
