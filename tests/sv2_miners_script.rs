@@ -18,18 +18,24 @@ mod sv2util;
 
 use common::wait_for;
 use hashmux::sim::pool::{SimPool, SimPoolConfig};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use sv2client::Sv2RawClient;
 use sv2miner::{ChannelKind, Sv2Miner, Sv2MinerConfig};
-use sv2util::{block_header, le256_cmp, search_nonces};
+use sv2util::{block_header, le256_cmp, search_nonces, Frame};
 
 fn proxy(pool: &SimPool) -> hashmux::runtime::Handle {
+    proxy_with(pool, 64)
+}
+
+/// A proxy allowing `per_address` miners (SV2 channels count one each) per address.
+fn proxy_with(pool: &SimPool, per_address: usize) -> hashmux::runtime::Handle {
     let json = format!(
         r#"{{"listen":"127.0.0.1:0","http":"","listen_sv2":"127.0.0.1:0",
             "pools":[{{"name":"a","url":"stratum+tcp://{}","user":"acct.a"}}],
-            "miners":{{"max":64,"max_per_address":64,"shares_per_min":60,"min_difficulty":0.000001,"start_difficulty":0.00002,"max_difficulty":1}}}}"#,
+            "miners":{{"max":64,"max_per_address":{per_address},"shares_per_min":60,"min_difficulty":0.000001,"start_difficulty":0.00002,"max_difficulty":1}}}}"#,
         pool.addr()
     );
     let cfg = hashmux::ops::config::parse(json.as_bytes()).expect("test config parses");
@@ -105,8 +111,12 @@ fn espminer_setup() -> Vec<u8> {
 }
 
 fn espminer_open_standard() -> Vec<u8> {
-    let mut p = 1u32.to_le_bytes().to_vec(); // request_id
-    str0_255(&mut p, b"bc1qexample.bitaxe");
+    open_standard(1, b"bc1qexample.bitaxe")
+}
+
+fn open_standard(request_id: u32, user: &[u8]) -> Vec<u8> {
+    let mut p = request_id.to_le_bytes().to_vec();
+    str0_255(&mut p, user);
     // nominal_hash_rate: ESP-Miner sends its expected rate (1e12 when unknown); hashmux starts
     // the difficulty from it, so this CPU-hashing script declares what it can do (1e5 H/s).
     p.extend(1.0e5f32.to_le_bytes());
@@ -390,4 +400,192 @@ fn test_sv2_handshake_storm_is_rate_limited_and_miners_keep_mining() {
     );
     assert!(answered >= 1);
     still_mining(&m);
+}
+
+/// What one channel may mine on, from the frames seen so far.
+#[derive(Default)]
+struct Work {
+    target: [u8; 32],
+    /// Future jobs by id: (version, merkle root).
+    future: HashMap<u32, (u32, [u8; 32])>,
+    /// The active job: id, version, merkle root, ntime.
+    active: Option<(u32, u32, [u8; 32], u32)>,
+    /// prev_hash and nbits in force.
+    tip: Option<([u8; 32], u32)>,
+    /// Where the next nonce search starts (a share is never found twice).
+    next_nonce: u64,
+}
+
+/// Read frames, keeping each channel's work up to date, until one that is not about work and
+/// satisfies `want` arrives; it is returned.
+fn pump(
+    c: &mut Sv2RawClient,
+    work: &mut HashMap<u32, Work>,
+    want: impl Fn(&Frame) -> bool,
+) -> Frame {
+    loop {
+        let f = c.recv(T).unwrap().expect("a frame");
+        let mut r = Fields(&f.payload);
+        match f.msg_type {
+            0x21 => {
+                let ch = r.u32();
+                work.entry(ch).or_default().target = r.u256();
+            }
+            0x15 => {
+                let w = work.entry(r.u32()).or_default();
+                let id = r.u32();
+                let future = r.u8() == 0;
+                let min_ntime = if future { 0 } else { r.u32() };
+                let (version, root) = (r.u32(), r.u256());
+                if future {
+                    w.future.insert(id, (version, root));
+                } else {
+                    w.active = Some((id, version, root, min_ntime));
+                }
+            }
+            0x20 => {
+                let w = work.entry(r.u32()).or_default();
+                let id = r.u32();
+                let (prev, ntime, nbits) = (r.u256(), r.u32(), r.u32());
+                let (version, root) = w.future[&id];
+                w.active = Some((id, version, root, ntime));
+                w.tip = Some((prev, nbits));
+            }
+            _ if want(&f) => return f,
+            other => panic!("unexpected message {other:#04x}"),
+        }
+    }
+}
+
+/// Open a standard channel (one at a time, as hashmux asks): its id and extranonce prefix.
+fn open_channel(
+    c: &mut Sv2RawClient,
+    work: &mut HashMap<u32, Work>,
+    request_id: u32,
+    user: &[u8],
+) -> Result<(u32, Vec<u8>), Vec<u8>> {
+    c.send_frame(0x10, false, &open_standard(request_id, user))
+        .unwrap();
+    let f = pump(c, work, |f| matches!(f.msg_type, 0x11 | 0x12));
+    let mut r = Fields(&f.payload);
+    assert_eq!(r.u32(), request_id);
+    if f.msg_type == 0x12 {
+        return Err(r.b0_255());
+    }
+    let channel = r.u32();
+    work.entry(channel).or_default().target = r.u256();
+    Ok((channel, r.b0_255()))
+}
+
+/// Mine one share on `channel` with real sha256d and submit it as `seq`: Ok, or the error
+/// code it was answered with.
+fn mine_one(
+    c: &mut Sv2RawClient,
+    work: &mut HashMap<u32, Work>,
+    channel: u32,
+    seq: u32,
+) -> Result<(), String> {
+    while work
+        .get(&channel)
+        .is_none_or(|w| w.active.is_none() || w.tip.is_none())
+    {
+        pump(c, work, |_| false);
+    }
+    let w = &work[&channel];
+    let ((job, version, root, ntime), (prev, nbits)) = (w.active.unwrap(), w.tip.unwrap());
+    let mut header = block_header(version, &prev, &root, ntime, nbits, 0);
+    let (found, _) = search_nonces(&mut header, w.next_nonce, 50_000_000, &w.target);
+    let (nonce, _) = found.expect("a share within 50 M nonces");
+    work.get_mut(&channel).unwrap().next_nonce = nonce as u64 + 1;
+    c.send_frame(
+        0x1a,
+        true,
+        &submit_standard(channel, seq, job, nonce, ntime, version),
+    )
+    .unwrap();
+    let f = pump(c, work, |f| {
+        matches!(f.msg_type, 0x1c | 0x1d)
+            && f.payload[..8] == [channel.to_le_bytes(), seq.to_le_bytes()].concat()
+    });
+    match f.msg_type {
+        0x1c => Ok(()),
+        _ => Err(String::from_utf8_lossy(&Fields(&f.payload[8..]).b0_255()).into_owned()),
+    }
+}
+
+#[test]
+fn test_one_connection_several_channels_each_its_own_miner() {
+    let pool = sim_pool();
+    let proxy = proxy_with(&pool, 3);
+    let mut c = Sv2RawClient::connect(proxy.sv2_addr.unwrap(), proxy.sv2_authority).unwrap();
+    c.send_frame(0x00, false, &espminer_setup()).unwrap();
+    assert_eq!(c.recv(T).unwrap().expect("Success").msg_type, 0x01);
+    let mut work = HashMap::new();
+
+    // Three devices behind one proxy connection: three channels, three extranonce prefixes.
+    let mut chans = Vec::new();
+    for (req, user) in [(1, &b"acct.dev1"[..]), (2, b"acct.dev2"), (3, b"acct.dev3")] {
+        let (ch, prefix) = open_channel(&mut c, &mut work, req, user).expect("channel opens");
+        chans.push((ch, prefix));
+    }
+    let ids: Vec<u32> = chans.iter().map(|c| c.0).collect();
+    assert_eq!(ids, [1, 2, 3], "hashmux numbers channels from 1");
+    assert!(
+        chans[0].1[..2] != chans[1].1[..2] && chans[1].1[..2] != chans[2].1[..2],
+        "each channel mines its own extranonce space: {chans:02x?}"
+    );
+    // The per-address limit counts channels: a fourth is refused, the connection stays.
+    assert_eq!(
+        open_channel(&mut c, &mut work, 4, b"acct.dev4"),
+        Err(b"channel-capacity-exhausted".to_vec())
+    );
+    for (seq, &(ch, _)) in chans.iter().enumerate() {
+        assert_eq!(
+            mine_one(&mut c, &mut work, ch, seq as u32),
+            Ok(()),
+            "channel {ch}"
+        );
+    }
+    let s = proxy.snapshot().unwrap();
+    let mut workers: Vec<_> = s
+        .miners
+        .iter()
+        .map(|m| (m.worker.clone(), m.shares.valid))
+        .collect();
+    workers.sort();
+    assert_eq!(
+        workers,
+        [
+            ("acct.dev1".to_string(), 1),
+            ("acct.dev2".to_string(), 1),
+            ("acct.dev3".to_string(), 1)
+        ]
+    );
+
+    // Closing channel 2 frees its place; the others keep mining; a new channel takes it.
+    let mut close = 2u32.to_le_bytes().to_vec();
+    str0_255(&mut close, b"device gone");
+    c.send_frame(0x18, true, &close).unwrap();
+    wait_for(30, "channel 2's miner let go", || {
+        (proxy.snapshot().unwrap().miners.len() == 2).then_some(())
+    });
+    let (ch, _) = open_channel(&mut c, &mut work, 5, b"acct.dev5").expect("room again");
+    assert!(
+        ch > 3,
+        "channel ids are never reused on a connection ({ch})"
+    );
+    assert_eq!(mine_one(&mut c, &mut work, 3, 10), Ok(()));
+    assert_eq!(mine_one(&mut c, &mut work, ch, 11), Ok(()));
+    // A share on the closed channel never reaches the core.
+    c.send_frame(0x1a, true, &submit_standard(2, 12, 1, 0, 0, 0))
+        .unwrap();
+    let f = pump(&mut c, &mut work, |f| f.msg_type == 0x1d);
+    assert_eq!(Fields(&f.payload[8..]).b0_255(), b"invalid-channel-id");
+    assert_eq!(proxy.snapshot().unwrap().miners.len(), 3);
+
+    // The connection's end lets every channel's miner go.
+    drop(c);
+    wait_for(30, "every channel's miner let go", || {
+        proxy.snapshot().unwrap().miners.is_empty().then_some(())
+    });
 }

@@ -37,15 +37,17 @@
 //!   field with `msg::Reader`) without error or leftover bytes, and only of the types a server
 //!   sends; each opens on the miner's side to the same bytes;
 //! - session state: SetupConnection.Success at most once and before any channel; an
-//!   `Event::Open` only after it, and at most once; a channel's Success only once the core
+//!   `Event::Open` only after it, and at most once for the connection's own core miner
+//!   (a further channel is an `Output::Admit`, which this harness refuses as a full core
+//!   would: the miner must be told); a channel's Success only once the core
 //!   answered all three opening requests (`REQ_CONFIGURE`, `REQ_SUBSCRIBE`,
 //!   `REQ_AUTHORIZE`), for the request id and kind the miner asked, with the extranonce the
 //!   core gave and a target never easier than the miner's `max_target`; jobs, SetNewPrevHash
 //!   (right after its job) and SetTarget (never easier than `max_target`) only on the open
 //!   channel; an `Event::Submit` only after the channel's Success, on channel 1, carrying the
 //!   share's own fields; `Event::Malformed` only for share messages; `Close::Setup` comes
-//!   with its SetupConnection.Error, `Close::ChannelClosed` only for channel 1; a `Close`
-//!   ends the run.
+//!   with its SetupConnection.Error, `Close::ChannelClosed` only for channel 1; a channel the
+//!   core refuses (`Step::Ended`) was never open and sends nothing more; a `Close` ends the run.
 //!
 //! Determinism: nothing reads a clock, randomness or state left by an earlier run (the keys
 //! are made once from fixed seeds). With `SV2_MINER_SIDE_TWICE=1` in the environment every
@@ -55,7 +57,8 @@
 
 use hashmux::core::{Answer, Refusal, ReqId, ToMiner};
 use hashmux::downstream::sv2::{
-    Close, Event, Sv2Miner, MAX_MINER_PAYLOAD, REQ_AUTHORIZE, REQ_CONFIGURE, REQ_SUBSCRIBE,
+    Close, Event, Output, Step, Sv2Miner, MAX_MINER_PAYLOAD, REQ_AUTHORIZE, REQ_CONFIGURE,
+    REQ_SUBSCRIBE,
 };
 use hashmux::wire::sv2::msg::{self, types, Header, Incoming, Reader, Writer, HEADER_LEN};
 use hashmux::wire::sv2::noise::{
@@ -74,6 +77,8 @@ const MAX_STEPS: usize = 256;
 const NOW: u32 = 1_800_000_000;
 /// The session's one channel.
 const CHANNEL_ID: u32 = 1;
+/// The core miner the connection was admitted with.
+const MID: u32 = 7;
 /// Recent job ids and share sequence numbers kept for picking.
 const KEEP: usize = 16;
 
@@ -161,6 +166,8 @@ struct Model {
     authorized: bool,
     /// The channel's Success was sent.
     open: bool,
+    /// The channel was refused after it was asked for: nothing more is sent on it.
+    gone: bool,
     /// Job ids the session sent, share sequence numbers it handed over.
     jobs: Vec<u32>,
     seqs: Vec<u32>,
@@ -570,7 +577,7 @@ impl Run {
     fn new(trace: bool) -> Run {
         let (ours, theirs) = session();
         Run {
-            miner: Sv2Miner::new(([192, 168, 1, 20], 4000).into()),
+            miner: Sv2Miner::new(([192, 168, 1, 20], 4000).into(), MID),
             ours: ours.clone(),
             theirs: theirs.clone(),
             m: Model::default(),
@@ -767,9 +774,27 @@ impl Run {
         let sent = server::decode_from_miner(&h, &p);
         match r {
             Ok(None) => Flow::Go,
-            Ok(Some(ev)) => {
+            Ok(Some(Output::Core(mid, ev))) => {
+                assert_eq!(mid, MID, "an event for a core miner the connection does not hold");
                 self.event(&h, sent.ok(), &ev);
                 Flow::Go
+            }
+            Ok(Some(Output::Admit(ch, ev))) => {
+                // A further channel: this harness's core has no room (a path the runtime
+                // takes when the table or the address limit is full).
+                assert!(matches!(ev, Event::Open { .. }), "admission for {ev:?}");
+                assert!(
+                    self.m.asked.is_some(),
+                    "a further channel before the first was asked for"
+                );
+                self.out.clear();
+                self.miner.refuse(ch, &mut self.out);
+                assert!(!self.out.is_empty(), "a refused channel is told");
+                self.check_out();
+                Flow::Go
+            }
+            Ok(Some(Output::Closed(mid))) => {
+                panic!("core miner {mid} let go while it was the only channel")
             }
             Err(close) => {
                 let _ = close.to_string();
@@ -789,7 +814,7 @@ impl Run {
                             ..
                         })
                     )),
-                    Close::TooManyBadFrames | Close::Channel(_) => {}
+                    Close::TooManyBadFrames => {}
                 }
                 Flow::Stop
             }
@@ -887,7 +912,11 @@ impl Run {
             }
         }
         self.out.clear();
-        self.miner.write(&mut self.out, msg);
+        if let Step::Ended(_) = self.miner.write(MID, &mut self.out, msg) {
+            assert!(!self.m.open, "an open channel ended by a core answer");
+            assert_eq!(self.miner.any_miner(), None);
+            self.m.gone = true;
+        }
         self.check_out();
     }
 
@@ -1000,15 +1029,6 @@ impl Run {
                     Incoming::ChannelOpenError { code, .. } => {
                         assert!(m.setup_ok, "a channel answered before SetupConnection");
                         assert!(!code.is_empty());
-                        if !m.open && m.sub.is_some() && code == b"min-extranonce-size-too-large"
-                        {
-                            // The pools left less room than the miner asked for: the channel
-                            // is dropped and another may be asked for.
-                            m.asked = None;
-                            m.mask = None;
-                            m.sub = None;
-                            m.authorized = false;
-                        }
                         None
                     }
                     Incoming::Job(j) => {
@@ -1085,6 +1105,7 @@ fn channel_success(
 ) -> ([u8; TAG_SIZE], usize) {
     let (asked_id, asked_ext, max) = m.asked.expect("a channel's Success nobody asked for");
     assert!(!m.open, "a channel's Success twice");
+    assert!(!m.gone, "a Success for a channel that was refused");
     assert!(
         m.mask.is_some() && m.sub.is_some() && m.authorized,
         "a channel's Success before the core answered all three requests"

@@ -2,12 +2,15 @@
 //! into [`crate::core::Downstream`] events and renders [`crate::core::ToMiner`] messages in
 //! its protocol, without I/O; the runtime moves the bytes.
 //!
-//! Built: [`sv1`] (Stratum V1 lines) and [`sv2`] (Stratum V2 frames: one standard or
-//! extended channel per connection; the Noise handshake is the runtime's).
+//! Built: [`sv1`] (Stratum V1 lines) and [`sv2`] (Stratum V2 frames: standard and extended
+//! channels, several per connection, each its own core miner; the Noise handshake is the
+//! runtime's).
 
 pub mod sv1;
 #[cfg(feature = "sv2")]
 pub mod sv2;
+#[cfg(feature = "sv2")]
+mod sv2_channel;
 
 /// The protocol a miner connection speaks, with what its writer must remember.
 #[derive(Clone)]
@@ -18,11 +21,33 @@ pub enum Kind {
     Sv2(std::rc::Rc<std::cell::RefCell<sv2::Sv2Miner>>),
 }
 
-/// Render one message from the core in the miner's protocol.
-pub fn write(kind: &Kind, out: &mut Vec<u8>, msg: &crate::core::ToMiner) {
+impl Kind {
+    /// Does the connection still hold a core miner? (An SV2 connection whose channels were all
+    /// refused does not, and ends.)
+    pub fn holds_miners(&self) -> bool {
+        match self {
+            Kind::Sv1 => true,
+            #[cfg(feature = "sv2")]
+            Kind::Sv2(s) => s.borrow().any_miner().is_some(),
+        }
+    }
+}
+
+/// Render one message from the core for miner `id` in its protocol. False: what `id` stood
+/// for on its connection has ended (an SV2 channel refused); the runtime lets `id` go.
+pub fn write(
+    kind: &Kind,
+    id: crate::core::MinerId,
+    out: &mut Vec<u8>,
+    msg: &crate::core::ToMiner,
+) -> bool {
     match kind {
-        Kind::Sv1 => sv1::write(out, msg),
+        Kind::Sv1 => {
+            let _ = id;
+            sv1::write(out, msg);
+            true
+        }
         #[cfg(feature = "sv2")]
-        Kind::Sv2(s) => s.borrow_mut().write(out, msg),
+        Kind::Sv2(s) => s.borrow_mut().write(id, out, msg) == sv2::Step::Keep,
     }
 }

@@ -1,36 +1,41 @@
 //! A Stratum V2 miner connection after its Noise handshake, without I/O: hashmux as the SV2
-//! server of one mining channel per connection (standard or extended).
+//! server of up to [`MAX_CHANNELS`] mining channels per connection (standard or extended;
+//! one for a device such as a Bitaxe, several for a proxy in front of many devices).
 //!
-//! [`Sv2Miner::on_frame`] turns one decrypted frame into [`Event`]s for the core (or an answer
-//! of its own: SetupConnection, errors about the connection's own state); [`Sv2Miner::write`]
-//! renders the core's [`ToMiner`] messages as frames. The runtime keeps one `Sv2Miner` per
-//! connection, shared by its reader and the writer, borrowed for one call at a time.
+//! [`Sv2Miner::on_frame`] turns one decrypted frame into an [`Output`] for the runtime (or an
+//! answer of its own: SetupConnection, errors about the connection's own state);
+//! [`Sv2Miner::write`] renders the core's [`ToMiner`] messages for one channel as frames. The
+//! runtime keeps one `Sv2Miner` per connection, shared by its reader and the writer, borrowed
+//! for one call at a time.
 //!
-//! Mapping onto the core's model (one channel = one core miner):
+//! Mapping onto the core's model (one channel = one core miner, [`super::sv2_channel`]):
+//! - the connection is admitted with one core miner; its first channel takes it, each further
+//!   channel asks the runtime to admit another ([`Output::Admit`]), so the core's table caps
+//!   and per-address limit count channels;
 //! - opening a channel = version rolling request (BIP320 bits) + subscribe + authorize (the
 //!   core's requests [`REQ_CONFIGURE`], [`REQ_SUBSCRIBE`], [`REQ_AUTHORIZE`]); the channel's
 //!   Success is sent when the core has answered all three, with the miner's tag as the
 //!   extended channel's extranonce prefix (standard: tag ‖ zeros, the whole extranonce);
 //! - a job: copy `variant` of the pool job, as `NewExtendedMiningJob` (coinbase around the
-//!   extranonce) or `NewMiningJob` (merkle root for the zero extranonce2); a job on a new
-//!   prevhash, or one the core marks clean (another pool, a new block) is sent as a future job
-//!   and activated by `SetNewPrevHash`, so the miner drops older work at once;
-//! - difficulty = `SetTarget` (never easier than the miner's `max_target`);
+//!   extranonce) or `NewMiningJob` (merkle root for the zero extranonce2);
+//! - difficulty = `SetTarget` (never easier than the channel's `max_target`);
 //! - a share's request id is its sequence number; the core's answer becomes
 //!   `SubmitShares.Success` (one per share) or `SubmitShares.Error` with the spec's code.
 //!
-//! Invariants: nothing but SetupConnection is read before SetupConnection; a second channel is
-//! refused (`OpenMiningChannel.Error`); shares on another channel id are answered
-//! `invalid-channel-id` and never reach the core; more than [`MAX_BAD_FRAMES`] unreadable or
+//! Invariants: nothing but SetupConnection is read before SetupConnection; one channel opens
+//! at a time; shares on a channel that is not open are answered `invalid-channel-id` and never
+//! reach the core; a channel the core refuses is told so and its core miner let go; closing
+//! the last channel ends the connection (a live connection always holds a core miner, so the
+//! core's idle timeout and caps cover it); more than [`MAX_BAD_FRAMES`] unreadable or
 //! misplaced messages end the connection.
 
-use crate::core::{Answer, Downstream, MinerShare, ToMiner};
+use super::sv2_channel::Channel;
+pub use super::sv2_channel::{ChannelId, ChannelKind, ChannelState, Step};
+use crate::core::{Downstream, MinerId, MinerShare, ToMiner};
 use crate::upstream::sv2::SV2_VERSION_MASK;
 use crate::wire::sv2::msg::{self, Header};
 use crate::wire::sv2::server::{self, FromMiner, OpenChannel};
-use crate::work::hash::swap_words;
-use crate::work::job::{MAX_MINER_E2, TAG_SIZE};
-use crate::work::{Difficulty, Target};
+use crate::work::job::MAX_MINER_E2;
 use std::fmt;
 
 /// Unreadable or misplaced messages tolerated before the miner is dropped.
@@ -41,11 +46,8 @@ pub const MAX_MINER_PAYLOAD: usize = 4096;
 pub const REQ_CONFIGURE: &str = "open-version";
 pub const REQ_SUBSCRIBE: &str = "open-channel";
 pub const REQ_AUTHORIZE: &str = "open-user";
-/// The one channel of a connection.
-const CHANNEL_ID: u32 = 1;
-/// Jobs whose versions are remembered (the core keeps 8 per miner; a share on an older job is
-/// stale anyway).
-const JOB_VERSIONS: usize = 8;
+/// Channels one connection may hold.
+pub const MAX_CHANNELS: usize = 32;
 /// SetupConnection flags (mining protocol).
 const REQUIRES_WORK_SELECTION: u32 = 0b10;
 
@@ -55,10 +57,8 @@ pub enum Close {
     /// SetupConnection refused (the miner was told why).
     Setup(&'static str),
     TooManyBadFrames,
-    /// The miner closed its channel.
+    /// The miner closed its last channel.
     ChannelClosed,
-    /// The channel cannot be served (the miner was told why).
-    Channel(&'static str),
 }
 
 impl fmt::Display for Close {
@@ -66,8 +66,7 @@ impl fmt::Display for Close {
         match self {
             Close::Setup(code) => write!(f, "SetupConnection refused: {code}"),
             Close::TooManyBadFrames => write!(f, "more than {MAX_BAD_FRAMES} bad messages"),
-            Close::ChannelClosed => f.write_str("the miner closed its channel"),
-            Close::Channel(code) => write!(f, "channel refused: {code}"),
+            Close::ChannelClosed => f.write_str("the miner closed its last channel"),
         }
     }
 }
@@ -151,53 +150,47 @@ impl Event {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ChannelKind {
-    Standard,
-    Extended,
+/// What one frame means for the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// An event for core miner `MinerId` (one of this connection's channels).
+    Core(MinerId, Event),
+    /// A channel was asked for and the connection has no core miner to give it: admit one
+    /// (`Core::miner_connected`), then [`Sv2Miner::bind`] or [`Sv2Miner::refuse`] it, then hand
+    /// the `Event::Open` to the core for it.
+    Admit(ChannelId, Event),
+    /// The miner closed this channel (others remain): let its core miner go.
+    Closed(MinerId),
 }
 
-/// The connection's state: one enum, its transitions in [`Sv2Miner::on_frame`].
+/// The connection's state: one enum, its transitions in [`Sv2Miner::on_frame`]. Channels have
+/// their own ([`ChannelState`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Encrypted session up; nothing but SetupConnection is accepted.
     AwaitSetup,
-    /// SetupConnection answered; a channel may be opened.
+    /// SetupConnection answered; channels may be opened, used and closed.
     Ready,
-    /// A channel was asked for; waiting for the core's three answers.
-    Opening,
-    /// Channel open: jobs, targets and shares flow.
-    Open,
-    /// The core refused the channel (the miner was told): the next message ends the session.
-    Refused(&'static str),
 }
 
-/// The channel being opened or open.
-struct Channel {
+/// A channel asked for but not yet bound to a core miner (waiting for [`Sv2Miner::bind`]).
+struct Pending {
+    id: ChannelId,
     kind: ChannelKind,
-    /// Extended channels: the fewest extranonce bytes the miner will roll.
     min_extranonce: usize,
     request_id: u32,
-    /// The easiest target the miner accepts (little-endian 256-bit).
     max_target: [u8; 32],
-    /// From the core's answers.
-    mask: Option<Option<u32>>,
-    sub: Option<([u8; TAG_SIZE], usize)>,
-    authorized: bool,
-    /// The difficulty in force (the core sends it before the first job).
-    difficulty: Option<Difficulty>,
-    /// Prevhash of the last job sent (SV2 order).
-    prevhash: Option<[u8; 32]>,
-    /// (job id, version) of recent jobs, to tell rolled bits from the job's own.
-    versions: [(u32, u32); JOB_VERSIONS],
-    next_version: usize,
 }
 
-/// One SV2 miner session. See the module docs.
+/// One SV2 miner connection. See the module docs.
 pub struct Sv2Miner {
     peer: std::net::SocketAddr,
     state: State,
-    channel: Option<Channel>,
+    /// The core miner admitted with the connection, until its first channel takes it.
+    spare: Option<MinerId>,
+    channels: Vec<Channel>,
+    pending: Option<Pending>,
+    next_channel: ChannelId,
     agent: heapless::String<64>,
     bad: u32,
 }
@@ -208,11 +201,15 @@ fn text<const N: usize>(b: &[u8]) -> heapless::String<N> {
 }
 
 impl Sv2Miner {
-    pub fn new(peer: std::net::SocketAddr) -> Sv2Miner {
+    /// A session for a connection from `peer`, admitted by the core as miner `first`.
+    pub fn new(peer: std::net::SocketAddr, first: MinerId) -> Sv2Miner {
         Sv2Miner {
             peer,
             state: State::AwaitSetup,
-            channel: None,
+            spare: Some(first),
+            channels: Vec::new(),
+            pending: None,
+            next_channel: 1,
             agent: heapless::String::new(),
             bad: 0,
         }
@@ -225,17 +222,37 @@ impl Sv2Miner {
         }
     }
 
-    /// Turn one decrypted frame into an event for the core (`Ok(None)`: nothing for the core;
-    /// any answer was written to `out` as plain frames).
+    /// Every core miner this connection holds (its channels', or the spare one): the runtime
+    /// lets them all go when the connection ends.
+    pub fn miners(&self) -> impl Iterator<Item = MinerId> + '_ {
+        self.spare
+            .iter()
+            .copied()
+            .chain(self.channels.iter().map(|c| c.mid))
+    }
+
+    /// The core miner that frames naming no channel are counted against.
+    pub fn any_miner(&self) -> Option<MinerId> {
+        self.miners().next()
+    }
+
+    /// Channels open or opening.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    fn channel(&mut self, id: ChannelId) -> Option<&mut Channel> {
+        self.channels.iter_mut().find(|c| c.id == id)
+    }
+
+    /// Turn one decrypted frame into what the runtime must do (`Ok(None)`: nothing; any answer
+    /// was written to `out` as plain frames).
     pub fn on_frame(
         &mut self,
         h: &Header,
         payload: &[u8],
         out: &mut Vec<u8>,
-    ) -> Result<Option<Event>, Close> {
-        if let State::Refused(code) = self.state {
-            return Err(Close::Channel(code));
-        }
+    ) -> Result<Option<Output>, Close> {
         let m = match server::decode_from_miner(h, payload) {
             Ok(m) => m,
             Err(e) => {
@@ -244,7 +261,7 @@ impl Sv2Miner {
                     msg::types::SUBMIT_SHARES_STANDARD | msg::types::SUBMIT_SHARES_EXTENDED
                 );
                 self.bad_frame(&format!("message type {:#04x}: {e}", h.msg_type))?;
-                return Ok(submit.then_some(Event::Malformed));
+                return Ok(self.malformed(submit));
             }
         };
         match (self.state, m) {
@@ -291,10 +308,10 @@ impl Sv2Miner {
             }
             (State::AwaitSetup, other) => {
                 self.bad_frame(&format!("{} before SetupConnection", name(&other)))?;
-                Ok(None)
+                Ok(self.malformed(is_submit(&other)))
             }
             (State::Ready, FromMiner::OpenStandard(o)) => {
-                Ok(Some(self.open(ChannelKind::Standard, 0, &o)))
+                Ok(self.open(out, ChannelKind::Standard, 0, &o))
             }
             (
                 State::Ready,
@@ -303,11 +320,10 @@ impl Sv2Miner {
                     min_extranonce_size,
                 },
             ) => {
-                let request_id = o.request_id;
                 if min_extranonce_size as usize > MAX_MINER_E2 {
                     let _ = server::open_channel_error(
                         out,
-                        request_id,
+                        o.request_id,
                         server::codes::MIN_EXTRANONCE_SIZE_TOO_LARGE,
                     );
                     log::warn!(
@@ -316,32 +332,9 @@ impl Sv2Miner {
                     );
                     return Ok(None);
                 }
-                Ok(Some(self.open(
-                    ChannelKind::Extended,
-                    min_extranonce_size as usize,
-                    &o,
-                )))
+                Ok(self.open(out, ChannelKind::Extended, min_extranonce_size as usize, &o))
             }
-            (
-                State::Opening | State::Open,
-                FromMiner::OpenStandard(OpenChannel { request_id, .. })
-                | FromMiner::OpenExtended {
-                    open: OpenChannel { request_id, .. },
-                    ..
-                },
-            ) => {
-                let _ = server::open_channel_error(
-                    out,
-                    request_id,
-                    server::codes::CHANNEL_CAPACITY_EXHAUSTED,
-                );
-                log::info!(
-                    "sv2 miner {}: refused a second channel (one per connection)",
-                    self.peer
-                );
-                Ok(None)
-            }
-            (State::Open, FromMiner::SubmitStandard(x)) => Ok(self.submit(
+            (State::Ready, FromMiner::SubmitStandard(x)) => Ok(self.submit(
                 out,
                 x.channel_id,
                 x.sequence_number,
@@ -351,7 +344,7 @@ impl Sv2Miner {
                 x.ntime,
                 x.version,
             )),
-            (State::Open, FromMiner::SubmitExtended(x)) => Ok(self.submit(
+            (State::Ready, FromMiner::SubmitExtended(x)) => Ok(self.submit(
                 out,
                 x.channel_id,
                 x.sequence_number,
@@ -361,35 +354,38 @@ impl Sv2Miner {
                 x.ntime,
                 x.version,
             )),
-            (_, FromMiner::SubmitStandard(x)) => {
-                self.refuse_share(out, x.channel_id, x.sequence_number)
-            }
-            (_, FromMiner::SubmitExtended(x)) => {
-                self.refuse_share(out, x.channel_id, x.sequence_number)
-            }
             (
-                State::Opening | State::Open,
+                State::Ready,
                 FromMiner::UpdateChannel {
                     channel_id,
                     hash_rate_bits,
                     ..
                 },
             ) => {
-                if channel_id != CHANNEL_ID {
+                let Some(ch) = self.channel(channel_id) else {
                     let _ = server::update_channel_error(
                         out,
                         channel_id,
                         server::codes::INVALID_CHANNEL_ID,
                     );
                     return Ok(None);
-                }
+                };
                 // The core weighs a miner by its shares once it has some; until then by this.
-                Ok(Some(Event::Hashrate(server::u64_of_f32_bits(
-                    hash_rate_bits,
-                ))))
+                let h = server::u64_of_f32_bits(hash_rate_bits);
+                Ok(Some(Output::Core(ch.mid, Event::Hashrate(h))))
             }
-            (_, FromMiner::CloseChannel { channel_id, .. }) if channel_id == CHANNEL_ID => {
-                Err(Close::ChannelClosed)
+            (State::Ready, FromMiner::CloseChannel { channel_id, .. }) => {
+                let Some(i) = self.channels.iter().position(|c| c.id == channel_id) else {
+                    self.bad_frame(&format!("CloseChannel of unknown channel {channel_id}"))?;
+                    return Ok(None);
+                };
+                if self.channels.len() == 1 && self.pending.is_none() {
+                    // Its last channel: the connection ends (its core miner with it).
+                    return Err(Close::ChannelClosed);
+                }
+                let ch = self.channels.remove(i);
+                log::info!("sv2 miner {}: closed channel {channel_id}", self.peer);
+                Ok(Some(Output::Closed(ch.mid)))
             }
             (
                 _,
@@ -404,33 +400,91 @@ impl Sv2Miner {
                 );
                 Ok(None)
             }
-            (_, other) => {
-                self.bad_frame(&format!("{} unexpected here", name(&other)))?;
+            (State::Ready, FromMiner::Setup(_)) => {
+                self.bad_frame("a second SetupConnection")?;
                 Ok(None)
             }
         }
     }
 
-    fn open(&mut self, kind: ChannelKind, min_extranonce: usize, o: &OpenChannel<'_>) -> Event {
-        let (request_id, max_target) = (o.request_id, o.max_target);
-        self.channel = Some(Channel {
-            kind,
-            min_extranonce,
-            request_id,
-            max_target,
-            mask: None,
-            sub: None,
-            authorized: false,
-            difficulty: None,
-            prevhash: None,
-            versions: [(0, 0); JOB_VERSIONS],
-            next_version: 0,
-        });
-        self.set_state(State::Opening);
-        Event::Open {
+    /// A channel is asked for: bound to the spare core miner, or to one the runtime admits.
+    fn open(
+        &mut self,
+        out: &mut Vec<u8>,
+        kind: ChannelKind,
+        min_extranonce: usize,
+        o: &OpenChannel<'_>,
+    ) -> Option<Output> {
+        if self.pending.is_some() || self.channels.len() >= MAX_CHANNELS {
+            let _ = server::open_channel_error(
+                out,
+                o.request_id,
+                server::codes::CHANNEL_CAPACITY_EXHAUSTED,
+            );
+            log::warn!(
+                "sv2 miner {}: refused channel request {} ({} channels, at most {MAX_CHANNELS} per connection, one opening at a time)",
+                self.peer,
+                o.request_id,
+                self.channels.len()
+            );
+            return None;
+        }
+        let id = self.next_channel;
+        self.next_channel = self.next_channel.wrapping_add(1).max(1);
+        let ev = Event::Open {
             user: text::<64>(o.user_identity),
             agent: self.agent.clone(),
             hashrate: server::u64_of_f32_bits(o.hash_rate_bits),
+        };
+        match self.spare.take() {
+            Some(mid) => {
+                let ch = Channel::new(id, mid, kind, min_extranonce, o.request_id, o.max_target);
+                self.channels.push(ch);
+                Some(Output::Core(mid, ev))
+            }
+            None => {
+                self.pending = Some(Pending {
+                    id,
+                    kind,
+                    min_extranonce,
+                    request_id: o.request_id,
+                    max_target: o.max_target,
+                });
+                Some(Output::Admit(id, ev))
+            }
+        }
+    }
+
+    /// The runtime admitted core miner `mid` for channel `id` (from [`Output::Admit`]).
+    pub fn bind(&mut self, id: ChannelId, mid: MinerId) {
+        match self.pending.take() {
+            Some(p) if p.id == id => self.channels.push(Channel::new(
+                id,
+                mid,
+                p.kind,
+                p.min_extranonce,
+                p.request_id,
+                p.max_target,
+            )),
+            other => self.pending = other,
+        }
+    }
+
+    /// The core had no room for channel `id`: the miner is told.
+    pub fn refuse(&mut self, id: ChannelId, out: &mut Vec<u8>) {
+        match self.pending.take() {
+            Some(p) if p.id == id => {
+                let _ = server::open_channel_error(
+                    out,
+                    p.request_id,
+                    server::codes::CHANNEL_CAPACITY_EXHAUSTED,
+                );
+                log::warn!(
+                    "sv2 miner {}: no room for another channel (miner table or miners.max_per_address)",
+                    self.peer
+                );
+            }
+            other => self.pending = other,
         }
     }
 
@@ -445,59 +499,29 @@ impl Sv2Miner {
         nonce: u32,
         ntime: u32,
         version: u32,
-    ) -> Option<Event> {
-        let ch = self.channel.as_ref()?;
-        if channel_id != CHANNEL_ID {
+    ) -> Option<Output> {
+        let ch = self
+            .channels
+            .iter()
+            .find(|c| c.id == channel_id && c.state == ChannelState::Open);
+        let Some(ch) = ch else {
+            // Unknown, or not open yet: answered, counted malformed, never a share.
             let _ = server::submit_shares_error(
                 out,
                 channel_id,
                 seq,
                 server::codes::INVALID_CHANNEL_ID,
             );
-            return Some(Event::Malformed);
-        }
-        let (_, e2_size) = ch.sub?;
-        let extranonce2 = match extranonce {
-            Some(e) => heapless::Vec::from_slice(e).unwrap_or_default(),
-            None => {
-                let mut z = heapless::Vec::new();
-                let _ = z.resize(e2_size, 0);
-                z
-            }
+            return self.malformed(true);
         };
-        // The core takes the rolled bits (SV1's form): the version's bits inside the mask;
-        // bits changed outside it are passed on so the core refuses the share.
-        let job_version = ch
-            .versions
-            .iter()
-            .find(|(id, _)| *id == job)
-            .map(|(_, v)| *v);
-        let mask = ch.mask.flatten().unwrap_or(0);
-        let version_bits = match job_version {
-            Some(v) if v == version => None,
-            Some(v) if (v ^ version) & !mask == 0 => Some(version & mask),
-            _ => Some(version),
-        };
-        Some(Event::Submit {
-            seq,
-            job,
-            extranonce2,
-            ntime,
-            nonce,
-            version_bits,
-        })
+        let ev = ch.submit(seq, job, extranonce, nonce, ntime, version)?;
+        Some(Output::Core(ch.mid, ev))
     }
 
-    /// A share before the channel is open: answered, counted malformed.
-    fn refuse_share(
-        &mut self,
-        out: &mut Vec<u8>,
-        channel_id: u32,
-        seq: u32,
-    ) -> Result<Option<Event>, Close> {
-        let _ =
-            server::submit_shares_error(out, channel_id, seq, server::codes::INVALID_CHANNEL_ID);
-        Ok(Some(Event::Malformed))
+    /// A share message that could not be used, counted against the connection.
+    fn malformed(&self, submit: bool) -> Option<Output> {
+        let mid = self.any_miner().filter(|_| submit)?;
+        Some(Output::Core(mid, Event::Malformed))
     }
 
     fn bad_frame(&mut self, why: &str) -> Result<(), Close> {
@@ -509,168 +533,26 @@ impl Sv2Miner {
         Ok(())
     }
 
-    /// Render one message from the core as plain frames (`Close` is the runtime's).
-    pub fn write(&mut self, out: &mut Vec<u8>, msg: &ToMiner) {
-        let state = self.state;
-        let Some(ch) = self.channel.as_mut() else {
-            return;
+    /// Render one message from the core for its miner `mid` as plain frames (`Close` is the
+    /// runtime's). [`Step::Ended`]: that channel is gone and the runtime lets `mid` go.
+    pub fn write(&mut self, mid: MinerId, out: &mut Vec<u8>, m: &ToMiner) -> Step {
+        let peer = self.peer;
+        let Some(i) = self.channels.iter().position(|c| c.mid == mid) else {
+            return Step::Keep;
         };
-        match msg {
-            ToMiner::Reply { req, answer } => match (req.as_str(), answer) {
-                (REQ_CONFIGURE, Answer::Configure(mask)) => ch.mask = Some(*mask),
-                (REQ_SUBSCRIBE, Answer::Subscribe { tag, e2_size, .. }) => {
-                    ch.sub = Some((*tag, *e2_size))
-                }
-                (REQ_AUTHORIZE, Answer::True) => ch.authorized = true,
-                (REQ_CONFIGURE | REQ_SUBSCRIBE | REQ_AUTHORIZE, Answer::Refused(r)) => {
-                    // The channel cannot open on this connection: the miner is told, and the
-                    // connection ends at its next message (a fresh one starts clean).
-                    let _ = server::open_channel_error(out, ch.request_id, r.sv2_code());
-                    self.channel = None;
-                    self.set_state(State::Refused(r.sv2_code()));
-                    return;
-                }
-                (seq, Answer::True) => {
-                    let seq = seq.parse().unwrap_or(0);
-                    let sum = ch.difficulty.map_or(1, |d| d.whole().max(1));
-                    let _ = server::submit_shares_success(out, CHANNEL_ID, seq, 1, sum);
-                }
-                (seq, Answer::Refused(r)) => {
-                    let seq = seq.parse().unwrap_or(0);
-                    let _ = server::submit_shares_error(out, CHANNEL_ID, seq, r.sv2_code());
-                }
-                _ => {}
-            },
-            ToMiner::SetDifficulty(d) => {
-                ch.difficulty = Some(*d);
-                if state == State::Open {
-                    let t = target_for(ch, *d);
-                    let _ = server::set_target(out, CHANNEL_ID, &t);
-                }
-            }
-            ToMiner::Notify {
-                id,
-                job,
-                variant,
-                e2_size,
-                clean,
-            } => {
-                if state != State::Open {
-                    return;
-                }
-                let Some((tag, _)) = ch.sub else { return };
-                let ntime = job.ntime_of(*e2_size, *variant);
-                let prevhash = swap_words(&job.prevhash);
-                let new_tip = *clean || ch.prevhash != Some(prevhash);
-                let min_ntime = (!new_tip).then_some(ntime);
-                let rolling = ch.mask.flatten().is_some();
-                let r = match ch.kind {
-                    ChannelKind::Standard => {
-                        let zeros = [0u8; MAX_MINER_E2];
-                        let root = job.merkle_root_for(&tag, &zeros[..*e2_size], *variant);
-                        server::new_mining_job(out, CHANNEL_ID, *id, min_ntime, job.version, &root)
-                    }
-                    ChannelKind::Extended => {
-                        let (prefix, suffix) = job.coinbase_parts(*e2_size, *variant);
-                        server::new_extended_mining_job(
-                            out,
-                            &msg::ExtendedJob {
-                                channel_id: CHANNEL_ID,
-                                job_id: *id,
-                                min_ntime,
-                                version: job.version,
-                                version_rolling_allowed: rolling,
-                                merkle_path: job.branches.as_slice().as_flattened(),
-                                coinbase_prefix: &prefix,
-                                coinbase_suffix: &suffix,
-                            },
-                        )
-                    }
-                };
-                if let Err(e) = r {
-                    log::warn!("sv2 miner {}: job {id} not sent: {e}", self.peer);
-                    return;
-                }
-                if new_tip {
-                    let _ = server::set_new_prev_hash(
-                        out, CHANNEL_ID, *id, &prevhash, ntime, job.nbits,
-                    );
-                    ch.prevhash = Some(prevhash);
-                }
-                ch.versions[ch.next_version] = (*id, job.version);
-                ch.next_version = (ch.next_version + 1) % JOB_VERSIONS;
-            }
-            ToMiner::SetVersionMask(_) | ToMiner::Close => {}
+        let step = self.channels[i].write(&peer, out, m);
+        if let Step::Ended(_) = step {
+            self.channels.remove(i);
         }
-        if self.state == State::Opening {
-            self.finish_open(out);
-        }
+        step
     }
+}
 
-    /// Send the channel's Success once the core has answered all three opening requests.
-    fn finish_open(&mut self, out: &mut Vec<u8>) {
-        let Some(ch) = self.channel.as_ref() else {
-            return;
-        };
-        let (Some(_), Some((tag, e2_size)), true) = (ch.mask, ch.sub, ch.authorized) else {
-            return;
-        };
-        if e2_size < ch.min_extranonce {
-            // The pools leave less room than the miner needs: it cannot work here.
-            let _ = server::open_channel_error(
-                out,
-                ch.request_id,
-                server::codes::MIN_EXTRANONCE_SIZE_TOO_LARGE,
-            );
-            log::warn!(
-                "sv2 miner {}: needs {} extranonce bytes; the pools leave {e2_size}",
-                self.peer,
-                ch.min_extranonce
-            );
-            self.channel = None;
-            self.set_state(State::Ready);
-            return;
-        }
-        let target = match ch.difficulty {
-            Some(d) => target_for(ch, d),
-            None => ch.max_target,
-        };
-        let r = match ch.kind {
-            ChannelKind::Standard => {
-                let mut prefix = heapless::Vec::<u8, 8>::new();
-                let _ = prefix.extend_from_slice(&tag);
-                let _ = prefix.resize(TAG_SIZE + e2_size, 0);
-                server::open_standard_channel_success(
-                    out,
-                    ch.request_id,
-                    CHANNEL_ID,
-                    &target,
-                    &prefix,
-                    0,
-                )
-            }
-            ChannelKind::Extended => server::open_extended_channel_success(
-                out,
-                ch.request_id,
-                CHANNEL_ID,
-                &target,
-                e2_size as u16,
-                &tag,
-                0,
-            ),
-        };
-        if r.is_ok() {
-            log::info!(
-                "sv2 miner {}: {:?} channel open (extranonce prefix {:02x}{:02x}, {} bytes to roll)",
-                self.peer,
-                ch.kind,
-                tag[0],
-                tag[1],
-                if ch.kind == ChannelKind::Extended { e2_size } else { 0 }
-            );
-            self.set_state(State::Open);
-        }
-    }
+fn is_submit(m: &FromMiner<'_>) -> bool {
+    matches!(
+        m,
+        FromMiner::SubmitStandard(_) | FromMiner::SubmitExtended(_)
+    )
 }
 
 /// A message's name, for log lines.
@@ -684,17 +566,6 @@ fn name(m: &FromMiner<'_>) -> &'static str {
         FromMiner::SubmitStandard(_) => "SubmitSharesStandard",
         FromMiner::SubmitExtended(_) => "SubmitSharesExtended",
         FromMiner::Other { .. } => "an unknown message",
-    }
-}
-
-/// The SV2 target of difficulty `d` for this channel: never easier than the miner's
-/// `max_target` (a harder one only means fewer, larger shares, all still valid for the core).
-fn target_for(ch: &Channel, d: Difficulty) -> [u8; 32] {
-    let t = d.target().0;
-    if Target(ch.max_target).is_met_by(&t) {
-        t
-    } else {
-        ch.max_target
     }
 }
 

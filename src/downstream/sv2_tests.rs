@@ -2,10 +2,15 @@
 //! client-side decoder (`wire::sv2::msg::decode`, checked against the SRI crates elsewhere).
 
 use super::*;
-use crate::core::Refusal;
+use crate::core::{Answer, Refusal};
 use crate::wire::sv2::msg::{Incoming, Writer, HEADER_LEN};
 use crate::work::job::{Job, JobOrigin, JobParts, Variant};
+use crate::work::Difficulty;
 use std::rc::Rc;
+
+/// The core miner the connection was admitted with, and one admitted for a second channel.
+const M1: MinerId = 5;
+const M2: MinerId = 6;
 
 fn peer() -> std::net::SocketAddr {
     "192.168.1.20:4000".parse().unwrap()
@@ -25,16 +30,31 @@ fn frames(buf: &[u8]) -> Vec<(Header, Vec<u8>)> {
     out
 }
 
-/// Feed one plain frame built by `build`.
-fn feed(
+/// Feed one plain frame built by `build`: what the runtime is told, and the answer frames.
+fn feed_out(
     s: &mut Sv2Miner,
     build: impl FnOnce(&mut Vec<u8>),
-) -> (Result<Option<Event>, Close>, Vec<u8>) {
+) -> (Result<Option<Output>, Close>, Vec<u8>) {
     let mut f = Vec::new();
     build(&mut f);
     let (h, p) = frames(&f).remove(0);
     let mut out = Vec::new();
     let r = s.on_frame(&h, &p, &mut out);
+    (r, out)
+}
+
+/// As [`feed_out`], for frames of the first channel: the event for core miner `M1`.
+fn feed(
+    s: &mut Sv2Miner,
+    build: impl FnOnce(&mut Vec<u8>),
+) -> (Result<Option<Event>, Close>, Vec<u8>) {
+    let (r, out) = feed_out(s, build);
+    let r = r.map(|o| {
+        o.map(|o| match o {
+            Output::Core(M1, ev) => ev,
+            other => panic!("not for the first channel: {other:?}"),
+        })
+    });
     (r, out)
 }
 
@@ -56,8 +76,16 @@ fn setup(flags: u32) -> impl FnOnce(&mut Vec<u8>) {
 }
 
 fn open_standard(out: &mut Vec<u8>) {
+    open_standard_req(7)(out)
+}
+
+fn open_standard_req(request_id: u32) -> impl FnOnce(&mut Vec<u8>) {
+    move |out| open_standard_frame(out, request_id)
+}
+
+fn open_standard_frame(out: &mut Vec<u8>, request_id: u32) {
     let mut w = Writer::frame(out, msg::types::OPEN_STANDARD_MINING_CHANNEL, false);
-    w.u32(7)
+    w.u32(request_id)
         .str0_255(b"bc1q.worker")
         .u32(msg::f32_bits_of(1_000_000_000_000))
         .u256(&[0xff; 32]);
@@ -110,16 +138,18 @@ fn reply(req: &str, answer: Answer) -> ToMiner {
 
 /// A session with its standard channel open (tag 0x0102, extranonce2 4 bytes).
 fn open_session() -> Sv2Miner {
-    let mut s = Sv2Miner::new(peer());
+    let mut s = Sv2Miner::new(peer(), M1);
     assert_eq!(feed(&mut s, setup(0)).0, Ok(None));
     let (r, _) = feed(&mut s, open_standard);
     assert!(matches!(r, Ok(Some(Event::Open { .. }))));
     let mut out = Vec::new();
     s.write(
+        M1,
         &mut out,
         &reply(REQ_CONFIGURE, Answer::Configure(Some(SV2_VERSION_MASK))),
     );
     s.write(
+        M1,
         &mut out,
         &reply(
             REQ_SUBSCRIBE,
@@ -131,7 +161,7 @@ fn open_session() -> Sv2Miner {
         ),
     );
     assert!(out.is_empty(), "no Success before the user is authorized");
-    s.write(&mut out, &reply(REQ_AUTHORIZE, Answer::True));
+    s.write(M1, &mut out, &reply(REQ_AUTHORIZE, Answer::True));
     let f = frames(&out);
     assert_eq!(f.len(), 1);
     assert_eq!(
@@ -144,6 +174,7 @@ fn open_session() -> Sv2Miner {
 fn notify(s: &mut Sv2Miner, id: u32, j: &Rc<Job>, clean: bool) -> Vec<(Header, Vec<u8>)> {
     let mut out = Vec::new();
     s.write(
+        M1,
         &mut out,
         &ToMiner::Notify {
             id,
@@ -158,7 +189,7 @@ fn notify(s: &mut Sv2Miner, id: u32, j: &Rc<Job>, clean: bool) -> Vec<(Header, V
 
 #[test]
 fn test_await_setup_setup_answered_with_success() {
-    let mut s = Sv2Miner::new(peer());
+    let mut s = Sv2Miner::new(peer(), M1);
     let (r, out) = feed(&mut s, setup(0));
     assert_eq!(r, Ok(None));
     let f = frames(&out);
@@ -174,7 +205,7 @@ fn test_await_setup_setup_answered_with_success() {
 
 #[test]
 fn test_await_setup_work_selection_refused_and_closed() {
-    let mut s = Sv2Miner::new(peer());
+    let mut s = Sv2Miner::new(peer(), M1);
     let (r, out) = feed(&mut s, setup(REQUIRES_WORK_SELECTION));
     assert_eq!(
         r,
@@ -192,7 +223,7 @@ fn test_await_setup_work_selection_refused_and_closed() {
 
 #[test]
 fn test_await_setup_other_message_is_bad_and_many_close() {
-    let mut s = Sv2Miner::new(peer());
+    let mut s = Sv2Miner::new(peer(), M1);
     for _ in 0..MAX_BAD_FRAMES {
         assert_eq!(feed(&mut s, open_standard).0, Ok(None));
     }
@@ -201,7 +232,7 @@ fn test_await_setup_other_message_is_bad_and_many_close() {
 
 #[test]
 fn test_ready_extended_asking_too_much_extranonce_refused() {
-    let mut s = Sv2Miner::new(peer());
+    let mut s = Sv2Miner::new(peer(), M1);
     let _ = feed(&mut s, setup(0));
     let (r, out) = feed(&mut s, |o| {
         msg::open_extended_channel(o, 3, "w", 0, &[0xff; 32], 8).unwrap()
@@ -219,7 +250,7 @@ fn test_ready_extended_asking_too_much_extranonce_refused() {
 
 #[test]
 fn test_ready_share_before_channel_answered_invalid_channel() {
-    let mut s = Sv2Miner::new(peer());
+    let mut s = Sv2Miner::new(peer(), M1);
     let _ = feed(&mut s, setup(0));
     let (r, out) = feed(&mut s, submit_standard(1, 5, 1, 0x2000_0000));
     assert_eq!(r, Ok(Some(Event::Malformed)));
@@ -306,9 +337,9 @@ fn test_open_share_becomes_event_with_zero_extranonce_and_rolled_bits() {
 fn test_open_core_answers_become_success_and_error_frames() {
     let mut s = open_session();
     let mut out = Vec::new();
-    s.write(&mut out, &ToMiner::SetDifficulty(Difficulty::ONE));
-    s.write(&mut out, &reply("41", Answer::True));
-    s.write(&mut out, &reply("42", Answer::Refused(Refusal::Stale)));
+    s.write(M1, &mut out, &ToMiner::SetDifficulty(Difficulty::ONE));
+    s.write(M1, &mut out, &reply("41", Answer::True));
+    s.write(M1, &mut out, &reply("42", Answer::Refused(Refusal::Stale)));
     let f = frames(&out);
     assert_eq!(
         msg::decode(&f[0].0, &f[0].1).unwrap(),
@@ -337,27 +368,17 @@ fn test_open_core_answers_become_success_and_error_frames() {
 }
 
 #[test]
-fn test_open_second_channel_refused() {
-    let mut s = open_session();
-    let (r, out) = feed(&mut s, open_standard);
-    assert_eq!(r, Ok(None));
-    assert_eq!(
-        frames(&out)[0].0.msg_type,
-        msg::types::OPEN_MINING_CHANNEL_ERROR
-    );
-}
-
-#[test]
 fn test_open_target_never_easier_than_max_target() {
-    let mut s = Sv2Miner::new(peer());
+    let mut s = Sv2Miner::new(peer(), M1);
     let _ = feed(&mut s, setup(0));
     let max = Difficulty::ONE.scale(1000, 1).target().0;
     let _ = feed(&mut s, |o| {
         msg::open_extended_channel(o, 3, "w", 0, &max, 2).unwrap()
     });
     let mut out = Vec::new();
-    s.write(&mut out, &reply(REQ_CONFIGURE, Answer::Configure(None)));
+    s.write(M1, &mut out, &reply(REQ_CONFIGURE, Answer::Configure(None)));
     s.write(
+        M1,
         &mut out,
         &reply(
             REQ_SUBSCRIBE,
@@ -368,9 +389,9 @@ fn test_open_target_never_easier_than_max_target() {
             },
         ),
     );
-    s.write(&mut out, &reply(REQ_AUTHORIZE, Answer::True));
+    s.write(M1, &mut out, &reply(REQ_AUTHORIZE, Answer::True));
     out.clear();
-    s.write(&mut out, &ToMiner::SetDifficulty(Difficulty::ONE));
+    s.write(M1, &mut out, &ToMiner::SetDifficulty(Difficulty::ONE));
     let f = frames(&out);
     assert_eq!(
         msg::decode(&f[0].0, &f[0].1).unwrap(),
@@ -382,20 +403,161 @@ fn test_open_target_never_easier_than_max_target() {
 }
 
 #[test]
-fn test_opening_core_refusal_is_told_then_next_message_closes() {
-    let mut s = Sv2Miner::new(peer());
+fn test_opening_core_refusal_is_told_and_the_channel_ends() {
+    let mut s = Sv2Miner::new(peer(), M1);
     let _ = feed(&mut s, setup(0));
     let _ = feed(&mut s, open_standard);
     let mut out = Vec::new();
-    s.write(
+    let step = s.write(
+        M1,
         &mut out,
         &reply(REQ_SUBSCRIBE, Answer::Refused(Refusal::AlreadySubscribed)),
     );
+    assert!(matches!(step, Step::Ended(_)), "{step:?}");
     let f = frames(&out);
     assert_eq!(f[0].0.msg_type, msg::types::OPEN_MINING_CHANNEL_ERROR);
+    assert_eq!(
+        s.any_miner(),
+        None,
+        "the refused channel's core miner is let go"
+    );
     out.clear();
-    s.write(&mut out, &reply(REQ_AUTHORIZE, Answer::True));
+    s.write(M1, &mut out, &reply(REQ_AUTHORIZE, Answer::True));
     assert!(out.is_empty(), "no Success for a refused channel");
-    let (r, _) = feed(&mut s, submit_standard(1, 0, 1, 0x2000_0000));
-    assert!(matches!(r, Err(Close::Channel(_))), "{r:?}");
+    let (r, out) = feed_out(&mut s, submit_standard(1, 0, 1, 0x2000_0000));
+    assert_eq!(r, Ok(None), "nothing to count it against");
+    assert_eq!(frames(&out)[0].0.msg_type, msg::types::SUBMIT_SHARES_ERROR);
+}
+
+/// Answer channel `mid`'s three opening requests (tag, extranonce2 4 bytes): its Success.
+fn answer_open(s: &mut Sv2Miner, mid: MinerId, tag: [u8; 2]) -> Vec<(Header, Vec<u8>)> {
+    let mut out = Vec::new();
+    s.write(
+        mid,
+        &mut out,
+        &reply(REQ_CONFIGURE, Answer::Configure(None)),
+    );
+    let sub = Answer::Subscribe {
+        session: mid,
+        tag,
+        e2_size: 4,
+    };
+    s.write(mid, &mut out, &reply(REQ_SUBSCRIBE, sub));
+    s.write(mid, &mut out, &reply(REQ_AUTHORIZE, Answer::True));
+    frames(&out)
+}
+
+#[test]
+fn test_open_second_channel_gets_its_own_core_miner_and_id() {
+    let mut s = open_session();
+    let (r, out) = feed_out(&mut s, open_standard_req(8));
+    assert!(out.is_empty());
+    let Ok(Some(Output::Admit(ch, Event::Open { .. }))) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(ch, 2);
+    // Only one channel opens at a time.
+    let (r, out) = feed_out(&mut s, open_standard_req(9));
+    assert_eq!(r, Ok(None));
+    assert_eq!(
+        msg::decode(&frames(&out)[0].0, &frames(&out)[0].1).unwrap(),
+        Incoming::ChannelOpenError {
+            request_id: 9,
+            code: b"channel-capacity-exhausted"
+        }
+    );
+    s.bind(ch, M2);
+    let f = answer_open(&mut s, M2, [3, 4]);
+    let mut r = msg::Reader::new(&f[0].1);
+    assert_eq!(
+        f[0].0.msg_type,
+        msg::types::OPEN_STANDARD_MINING_CHANNEL_SUCCESS
+    );
+    assert_eq!(
+        (r.u32().unwrap(), r.u32().unwrap()),
+        (8, 2),
+        "request 8 -> channel 2"
+    );
+    // Each channel's jobs carry its own id and its own merkle root (its own tag).
+    let j = job(0x33, 8);
+    let mut out = Vec::new();
+    let n = |out: &mut Vec<u8>, s: &mut Sv2Miner, mid| {
+        s.write(
+            mid,
+            out,
+            &ToMiner::Notify {
+                id: 5,
+                job: j.clone(),
+                variant: Variant(0),
+                e2_size: 4,
+                clean: true,
+            },
+        )
+    };
+    n(&mut out, &mut s, M1);
+    n(&mut out, &mut s, M2);
+    let f = frames(&out);
+    let root = |i: usize| {
+        let mut r = msg::Reader::new(&f[i].1);
+        let ch = r.u32().unwrap();
+        r.u32().unwrap();
+        r.option_u32().unwrap();
+        r.u32().unwrap();
+        (ch, r.u256().unwrap())
+    };
+    assert_eq!(
+        root(0),
+        (1, j.merkle_root_for(&[1, 2], &[0; 4], Variant(0)))
+    );
+    assert_eq!(
+        root(2),
+        (2, j.merkle_root_for(&[3, 4], &[0; 4], Variant(0)))
+    );
+    // Shares are routed by channel id to their own core miner.
+    let (r, _) = feed_out(&mut s, submit_standard(2, 1, 5, 0x2000_0000));
+    assert!(
+        matches!(r, Ok(Some(Output::Core(M2, Event::Submit { .. })))),
+        "{r:?}"
+    );
+    let (r, _) = feed_out(&mut s, submit_standard(1, 2, 5, 0x2000_0000));
+    assert!(
+        matches!(r, Ok(Some(Output::Core(M1, Event::Submit { .. })))),
+        "{r:?}"
+    );
+    // Closing one channel lets its core miner go; closing the last ends the connection.
+    let close = |ch: u32| {
+        move |o: &mut Vec<u8>| {
+            let mut w = Writer::frame(o, msg::types::CLOSE_CHANNEL, true);
+            w.u32(ch).str0_255(b"bye");
+            w.finish().unwrap();
+        }
+    };
+    assert_eq!(feed_out(&mut s, close(1)).0, Ok(Some(Output::Closed(M1))));
+    assert_eq!(s.miners().collect::<Vec<_>>(), vec![M2]);
+    let (r, out) = feed_out(&mut s, submit_standard(1, 3, 5, 0x2000_0000));
+    assert_eq!(r, Ok(Some(Output::Core(M2, Event::Malformed))));
+    assert_eq!(frames(&out)[0].0.msg_type, msg::types::SUBMIT_SHARES_ERROR);
+    assert_eq!(feed_out(&mut s, close(2)).0, Err(Close::ChannelClosed));
+}
+
+#[test]
+fn test_ready_channel_the_core_has_no_room_for_is_refused() {
+    let mut s = open_session();
+    let (r, _) = feed_out(&mut s, open_standard_req(8));
+    let Ok(Some(Output::Admit(ch, _))) = r else {
+        panic!("{r:?}")
+    };
+    let mut out = Vec::new();
+    s.refuse(ch, &mut out);
+    assert_eq!(
+        msg::decode(&frames(&out)[0].0, &frames(&out)[0].1).unwrap(),
+        Incoming::ChannelOpenError {
+            request_id: 8,
+            code: b"channel-capacity-exhausted"
+        }
+    );
+    assert_eq!(s.channel_count(), 1);
+    // The next request may try again.
+    let (r, _) = feed_out(&mut s, open_standard_req(10));
+    assert!(matches!(r, Ok(Some(Output::Admit(3, _)))), "{r:?}");
 }

@@ -18,7 +18,7 @@ mod sv2link;
 #[cfg(feature = "sv2")]
 pub mod sv2miners;
 
-use crate::core::{Action, Core, MinerId, ToMiner, ToPool};
+use crate::core::{Action, Core, Downstream, MinerId, ToMiner, ToPool};
 use crate::downstream;
 use crate::io::Outbox;
 use crate::ops::config::Config;
@@ -102,16 +102,39 @@ impl Shared {
     fn flush(&self) {
         let mut core = self.core.borrow_mut();
         let io = self.io.borrow();
+        let now = self.now_ms();
+        // Miners whose channel ended while being written to (an SV2 channel the core refused).
+        let mut ended: heapless::Vec<MinerId, 8> = heapless::Vec::new();
         while let Some(a) = core.poll_action() {
             match a {
                 Action::Miner(id, msg) => {
                     let Some(m) = io.miners.get(&id) else {
                         continue;
                     };
+                    let mut keep = true;
                     if let ToMiner::Close = msg {
                         m.out.close();
-                    } else if !m.out.push(|b| downstream::write(&m.kind, b, &msg)) {
+                    } else if !m
+                        .out
+                        .push(|b| keep = downstream::write(&m.kind, id, b, &msg))
+                    {
                         log::warn!("miner #{id}: output buffer full, dropping the connection");
+                    }
+                    if !keep && !ended.contains(&id) {
+                        core.handle_miner(
+                            id,
+                            Downstream::Gone {
+                                why: "channel refused",
+                            },
+                            now,
+                        );
+                        if !m.kind.holds_miners() {
+                            // Its connection has nothing left to serve.
+                            m.out.close();
+                        }
+                        if ended.push(id).is_err() {
+                            log::warn!("miner #{id}: too many channels ended at once");
+                        }
                     }
                 }
                 Action::Pool(idx, msg) => {
@@ -125,6 +148,13 @@ impl Shared {
                     }
                 }
                 Action::SaveStats => crate::ops::persist::save(&mut core),
+            }
+        }
+        drop(io);
+        if !ended.is_empty() {
+            let mut io = self.io.borrow_mut();
+            for id in ended {
+                io.miners.remove(&id);
             }
         }
     }

@@ -10,8 +10,8 @@
 use super::miners::{register, MINER_OUT_CAP};
 use super::sv2link::{read_frame, seal_frames};
 use super::Shared;
-use crate::core::Downstream;
-use crate::downstream::sv2::{Sv2Miner, MAX_MINER_PAYLOAD};
+use crate::core::{Downstream, MinerId};
+use crate::downstream::sv2::{ChannelId, Output, Sv2Miner, MAX_CHANNELS, MAX_MINER_PAYLOAD};
 use crate::downstream::Kind;
 use crate::io::Outbox;
 use crate::ops::keys::AuthorityKey;
@@ -133,7 +133,7 @@ pub async fn run(
         let Ok(mid) = rt.with_core(|c, now| c.miner_connected(addr, now)) else {
             continue;
         };
-        let session = Rc::new(RefCell::new(Sv2Miner::new(addr)));
+        let session = Rc::new(RefCell::new(Sv2Miner::new(addr, mid)));
         let out = Rc::new(Outbox::new(MINER_OUT_CAP));
         if !register(&rt, mid, out.clone(), Kind::Sv2(session.clone())) {
             continue;
@@ -156,7 +156,7 @@ async fn serve(
     rt: Rc<Shared>,
     stream: TcpStream,
     addr: SocketAddr,
-    mid: crate::core::MinerId,
+    mid: MinerId,
     out: Rc<Outbox>,
     session: Rc<RefCell<Sv2Miner>>,
     id: Rc<Identity>,
@@ -217,19 +217,35 @@ async fn serve(
                 out.push(|b| b.extend_from_slice(&reply));
             }
             let bytes = noise::HEADER_CT_LEN + noise::ciphertext_len(len);
-            match r {
-                Ok(ev) => rt.with_core(|c, now| {
-                    c.handle_miner(mid, Downstream::Received { bytes }, now);
-                    if let Some(ev) = ev {
-                        ev.to_core(&mut |d| c.handle_miner(mid, d, now));
-                    }
-                }),
+            let r = match r {
+                Ok(r) => r,
                 Err(close) => {
                     *ended_by_us.borrow_mut() = Some(close.to_string());
                     out.close();
                     return future::pending().await;
                 }
-            }
+            };
+            let (rx, ev) = match r {
+                Some(Output::Core(m, ev)) => (Some(m), Some((m, ev))),
+                Some(Output::Admit(ch, ev)) => match admit(&rt, addr, &out, &session, ch) {
+                    Some(m) => (Some(m), Some((m, ev))),
+                    None => (None, None),
+                },
+                Some(Output::Closed(m)) => {
+                    rt.release_miner(m, "the miner closed its channel");
+                    (None, None)
+                }
+                None => (None, None),
+            };
+            let rx = rx.or_else(|| session.borrow().any_miner());
+            rt.with_core(|c, now| {
+                if let Some(m) = rx {
+                    c.handle_miner(m, Downstream::Received { bytes }, now);
+                }
+                if let Some((m, ev)) = ev {
+                    ev.to_core(&mut |d| c.handle_miner(m, d, now));
+                }
+            });
         }
     };
     let write = async {
@@ -243,7 +259,37 @@ async fn serve(
     };
     let why = future::or(read, write).await;
     let why = ended_by_us.borrow_mut().take().unwrap_or(why);
-    rt.forget_miner(mid, &why);
+    let held: heapless::Vec<MinerId, MAX_CHANNELS> = session.borrow().miners().collect();
+    if held.is_empty() {
+        log::info!("sv2 miner {addr}: {why}");
+    }
+    for m in held {
+        rt.forget_miner(m, &why);
+    }
+}
+
+/// A further channel on `addr`'s connection: a core miner admitted for it and given the
+/// connection's output, or the miner told there is no room.
+fn admit(
+    rt: &Shared,
+    addr: SocketAddr,
+    out: &Rc<Outbox>,
+    session: &Rc<RefCell<Sv2Miner>>,
+    ch: ChannelId,
+) -> Option<MinerId> {
+    let admitted = rt
+        .with_core(|c, now| c.miner_connected(addr, now))
+        .ok()
+        .filter(|&m| register(rt, m, out.clone(), Kind::Sv2(session.clone())));
+    let mut reply = Vec::new();
+    match admitted {
+        Some(m) => session.borrow_mut().bind(ch, m),
+        None => session.borrow_mut().refuse(ch, &mut reply),
+    }
+    if !reply.is_empty() {
+        out.push(|b| b.extend_from_slice(&reply));
+    }
+    admitted
 }
 
 #[cfg(test)]
