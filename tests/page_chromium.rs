@@ -1,6 +1,10 @@
 //! The stats page as a browser renders it: headless Chromium loads `/` from a running proxy
-//! (simulated pools and miners), the rendered DOM is checked and a phone-sized screenshot is
-//! saved to `target/stats-page.png`. Needs Debian's `chromium`; `.ci/run` installs it and runs
+//! (simulated pools and miners) at a phone's width (412 × 900) and a desktop's (1280 × 900);
+//! screenshots are saved to `target/stats-page-412.png` and `target/stats-page-1280.png`.
+//! Checked in the rendered page: nothing wider than the phone's screen (`scrollWidth ≤ 412`,
+//! measured by a probe script the test adds to its own copy of the page — the page itself has
+//! no JavaScript), the chart's legend names exactly the configured pools, and the status line
+//! changes when a pool goes down. Needs Debian's `chromium`; `.ci/run` installs it and runs
 //! this test explicitly (`cargo test --test page_chromium -- --ignored`).
 #![cfg(feature = "sim")]
 
@@ -8,6 +12,7 @@ mod common;
 
 use common::wait_for;
 use hashmux::sim::{MinerFlavour, SimMiner, SimMinerConfig, SimPool, SimPoolConfig};
+use std::io::{Read, Write};
 use std::process::Command;
 
 fn chromium() -> &'static str {
@@ -78,34 +83,123 @@ fn test_stats_page_renders_in_headless_chromium() {
         let s = proxy.snapshot()?;
         (s.pools.iter().all(|p| p.shares.valid > 2)).then_some(())
     });
-    let url = format!("http://{}/", proxy.http_addr.unwrap());
-    let dom = headless(&["--dump-dom", &url]);
+    let http = proxy.http_addr.unwrap();
+    let url = format!("http://{http}/");
+    let dom = headless(&["--window-size=412,900", "--dump-dom", &url]);
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(
         dom.contains("<h2>Pools</h2>"),
-        "rendered page has the pools table: {}",
+        "rendered page has the pools: {}",
         &dom[..dom.len().min(500)]
     );
     for text in ["alpha", "beta", "rig-one", "rig-two", "live"] {
         assert!(dom.contains(text), "rendered page shows {text}");
     }
     assert!(!dom.contains("hunter2-secret"), "no password on the page");
-    let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/target/stats-page.png");
-    let out = headless(&[
-        "--window-size=412,1400",
-        &format!("--screenshot={shot}"),
-        &url,
-    ]);
-    let png = std::fs::read(shot).unwrap_or_else(|e| {
-        panic!(
-            "screenshot not written ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
     assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 5_000,
-        "a real screenshot ({} bytes)",
-        png.len()
+        status(&dom).contains("All fine"),
+        "status with both pools live: {}",
+        status(&dom)
+    );
+    // The legend: one swatch per configured pool, named.
+    assert_eq!(
+        dom.matches(r#"stroke-width="3""#).count(),
+        2,
+        "legend swatches"
+    );
+    assert!(dom.contains(">alpha</text>") && dom.contains(">beta</text>"));
+
+    // Nothing wider than a phone. Headless Chromium lays a window out at least 500 px wide,
+    // so the page as served is shown in a frame of exactly the width under test; the frame's
+    // document reports its scroll width into the outer page once loaded.
+    let page = get(http);
+    assert!(page.len() <= 32 * 1024, "page is {} bytes", page.len());
+    let dir = std::env::temp_dir().join(format!("hashmux-page-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("page.html"), &page).unwrap();
+    for width in [412, 1280] {
+        let outer = dir.join(format!("at-{width}.html"));
+        std::fs::write(
+            &outer,
+            format!(
+                "<!doctype html><html><body style=margin:0><iframe src=page.html width={width} height=900 style=border:0 onload=\"document.body.setAttribute('data-scroll-width',this.contentDocument.documentElement.scrollWidth)\"></iframe></body></html>"
+            ),
+        )
+        .unwrap();
+        let outer_url = format!("file://{}", outer.display());
+        let window = format!("--window-size={width},900");
+        let out = headless(&[
+            "--allow-file-access-from-files",
+            &window,
+            "--dump-dom",
+            &outer_url,
+        ]);
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let sw: u32 = dom
+            .split("data-scroll-width=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("probe ran at {width} px: {}", &dom[..dom.len().min(300)]));
+        assert!(
+            sw <= width,
+            "at {width} px the page is {sw} px wide: a sideways swipe"
+        );
+        let shot = format!(
+            "{}/target/stats-page-{width}.png",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let out = headless(&[
+            "--allow-file-access-from-files",
+            &window,
+            &format!("--screenshot={shot}"),
+            &outer_url,
+        ]);
+        let png = std::fs::read(&shot).unwrap_or_else(|e| {
+            panic!(
+                "screenshot not written ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 5_000,
+            "a real screenshot ({} bytes)",
+            png.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A pool goes down: the status line says which, since when and why.
+    b.set_down(true);
+    wait_for(60, "beta seen down", || {
+        let s = proxy.snapshot()?;
+        (s.pool("beta")?.state != "live").then_some(())
+    });
+    let dom = headless(&["--window-size=412,900", "--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        status(&dom).contains("Pool beta") && status(&dom).contains("since"),
+        "status with beta down: {}",
+        status(&dom)
     );
     drop(miners);
+}
+
+/// The first status line's text in a rendered DOM.
+fn status(dom: &str) -> &str {
+    dom.split("id=\"status\">")
+        .nth(1)
+        .and_then(|r| r.split("</p>").next())
+        .unwrap_or("")
+}
+
+/// The page as served (one HTTP/1.0 GET).
+fn get(addr: std::net::SocketAddr) -> String {
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET / HTTP/1.0\r\nHost: 192.168.1.1\r\n\r\n")
+        .unwrap();
+    let mut r = String::new();
+    c.read_to_string(&mut r).unwrap();
+    let body = r.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    body.to_string()
 }

@@ -127,6 +127,11 @@ impl Core {
                 connects: p.connects,
                 last_error: p.last_error.to_string(),
                 last_job_age_ms: p.job.as_ref().map(|_| now.saturating_sub(p.last_job_ms)),
+                last_share_age_ms: (p.last_accepted_ms > 0)
+                    .then(|| now.saturating_sub(p.last_accepted_ms)),
+                state_age_ms: now.saturating_sub(p.state_since_ms),
+                user: p.cfg.user.to_string(),
+                disabled: p.disabled,
                 rtt_ms: p.last_rtt_ms,
                 miners: self.miners.iter().filter(|m| m.pool == Some(p.idx)).count(),
                 split: self.pid.terms[p.idx],
@@ -154,6 +159,7 @@ impl Core {
                     connected_ms: up,
                     last_share_age_ms: (m.last_share_ms > 0)
                         .then(|| now.saturating_sub(m.last_share_ms)),
+                    best_share: (m.best_share.0 > 0).then_some(m.best_share),
                     switches: m.switches,
                     bytes_in: m.bytes_in,
                     bytes_out: 0,
@@ -176,6 +182,7 @@ impl Core {
             workers: self.worker_totals_now(),
             departed: self.departed.clone(),
             sv2: None,
+            stratum_port: self.cfg.listen.port(),
         }
     }
 }

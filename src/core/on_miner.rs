@@ -334,6 +334,7 @@ impl Core {
             return Err(Refusal::Duplicate);
         }
         m.shares.add_valid(local);
+        m.best_share = m.best_share.max(crate::work::Difficulty::from_hash(&hash));
         m.vardiff.record(local);
         m.rate.add(now, local.0);
         m.last_share_ms = now;
@@ -412,6 +413,7 @@ impl Core {
         p.last_rtt_ms = now.saturating_sub(f.sent_ms);
         if accepted {
             p.shares.add_accepted(f.difficulty);
+            p.last_accepted_ms = now.max(1);
         } else {
             p.shares.rejected += 1;
             p.rejects.add(reason);

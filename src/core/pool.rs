@@ -87,6 +87,8 @@ pub struct Pool {
     pub job: Option<Rc<Job>>,
     pub last_job_ms: u64,
     pub state_since_ms: u64,
+    /// When the pool last accepted a share (0: never).
+    pub last_accepted_ms: u64,
     /// The connection is up (between `Connected` and `Lost`).
     pub connected: bool,
     /// The session is encrypted (SV2).
@@ -136,6 +138,7 @@ impl Pool {
             job: None,
             last_job_ms: 0,
             state_since_ms: 0,
+            last_accepted_ms: 0,
             connected: false,
             encrypted: false,
             closing: false,

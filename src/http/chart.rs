@@ -1,9 +1,10 @@
-//! The split over the last 24 hours as an inline SVG: no JavaScript, no external assets.
+//! The split as an inline SVG: no JavaScript, no external assets.
 //!
-//! Per pool, in a fixed colour by pool index: a solid line for the measured share (trailing
-//! 15-minute average of the minutes that have data) and a dashed line for the target. Minutes
-//! with no data break the lines. The x axis is the last [`MINUTES`] minutes with the newest
-//! sample at the right edge; the y axis is 0–100 %.
+//! Per configured pool, in a fixed colour by pool index: a solid line for the measured share
+//! (trailing 15-minute average of the minutes that have data) and a dashed line for its
+//! target. Minutes with no data break the lines. The x axis zooms to the data there is: the
+//! last hour, 6 hours or 24 hours ([`WINDOWS`]), newest sample at the right edge; the y axis is
+//! 0–100 %. The legend names exactly the configured pools.
 //!
 //! Compact by construction: integer coordinates, at most one point per pixel column, runs of
 //! equal height reduced to their ends, one `<polyline>` per unbroken segment. Integer
@@ -19,27 +20,35 @@ pub const COLOURS: [&str; MAX_POOLS] = [
 ];
 /// Minutes in the trailing average of the measured share.
 pub const SMOOTH_MINUTES: usize = 15;
+/// The x axis spans the first of these (minutes, label) that holds all the data.
+pub const WINDOWS: [(usize, &str); 3] = [(60, "1h"), (360, "6h"), (MINUTES, "24h")];
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 200;
 /// Plot area.
-const X0: u32 = 40;
+const X0: u32 = 48;
 const X1: u32 = 630;
 const Y0: u32 = 8;
 const Y1: u32 = 148;
-const X_LABEL_Y: u32 = 162;
-const LEGEND_Y: u32 = 186;
+const X_LABEL_Y: u32 = 166;
+const LEGEND_Y: u32 = 190;
 
 /// The chart of `h`; `pool_names[i]` names pool `i` in the legend.
 pub fn render(h: &History, pool_names: &[&str]) -> String {
-    let samples: Vec<&Sample> = h.iter().collect();
-    let shown = shown(&samples, pool_names);
+    let all: Vec<&Sample> = h.iter().collect();
+    let (window, label) = WINDOWS
+        .iter()
+        .copied()
+        .find(|(w, _)| all.len() <= *w)
+        .unwrap_or(WINDOWS[WINDOWS.len() - 1]);
+    let samples = &all[all.len().saturating_sub(window)..];
+    let shown = shown(pool_names);
     let mut o = String::with_capacity(4096);
     let _ = write!(
         o,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-label="pool split, last 24 hours" font-family="sans-serif" font-size="11" fill="#555">"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-label="pool split, last {label}" font-family="sans-serif" font-size="16" fill="#555">"##
     );
-    axes(&mut o);
+    axes(&mut o, window);
     let mut any_actual = false;
     if !samples.is_empty() {
         o.push_str(
@@ -47,15 +56,18 @@ pub fn render(h: &History, pool_names: &[&str]) -> String {
         );
         for (p, colour) in COLOURS.iter().enumerate().filter(|(p, _)| shown[*p]) {
             let target: Vec<u16> = samples.iter().map(|s| s.target[p]).collect();
-            let actual = smooth(samples.iter().map(|s| s.actual[p]));
+            // Smoothed over the whole history, then cut to the window.
+            let actual = smooth(all.iter().map(|s| s.actual[p]));
+            let actual = &actual[all.len() - samples.len()..];
             any_actual |= actual.iter().any(|&v| v != NO_DATA);
             let _ = write!(o, r#"<g stroke="{colour}">"#);
             polylines(
                 &mut o,
                 &target,
+                window,
                 r#" stroke-dasharray="4 3" stroke-width="1""#,
             );
-            polylines(&mut o, &actual, "");
+            polylines(&mut o, actual, window, "");
             o.push_str("</g>");
         }
         o.push_str("</g>");
@@ -63,7 +75,7 @@ pub fn render(h: &History, pool_names: &[&str]) -> String {
     if !any_actual {
         let _ = write!(
             o,
-            r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">no data yet</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="middle" font-size="18">no data yet</text>"#,
             (X0 + X1) / 2,
             (Y0 + Y1) / 2 + 4
         );
@@ -73,19 +85,14 @@ pub fn render(h: &History, pool_names: &[&str]) -> String {
     o
 }
 
-/// Pools to draw: every named pool (an empty name is a vacant table slot) and every pool
-/// with data in the window (a pool removed by a reload keeps its line for 24 h).
-fn shown(samples: &[&Sample], names: &[&str]) -> [bool; MAX_POOLS] {
-    core::array::from_fn(|p| {
-        names.get(p).is_some_and(|n| !n.is_empty())
-            || samples
-                .iter()
-                .any(|s| s.target[p] != NO_DATA || s.actual[p] != NO_DATA)
-    })
+/// Pools to draw: the configured ones (an empty name is a vacant table slot, or a pool a
+/// reload removed).
+fn shown(names: &[&str]) -> [bool; MAX_POOLS] {
+    core::array::from_fn(|p| names.get(p).is_some_and(|n| !n.is_empty()))
 }
 
-/// Gridlines at 0/25/50/75/100 % with labels, the x axis labels.
-fn axes(o: &mut String) {
+/// Gridlines at 0/25/50/75/100 % with labels, the x axis labels for a `window`-minute span.
+fn axes(o: &mut String, window: usize) {
     o.push_str(r##"<g stroke="#ddd">"##);
     for pct in [0u32, 25, 50, 75, 100] {
         let y = y_of(pct as u16 * 10);
@@ -102,9 +109,15 @@ fn axes(o: &mut String) {
         let _ = write!(o, r#"<text x="{}" y="{y}">{pct}%</text>"#, X0 - 4);
     }
     o.push_str("</g>");
+    let half = window / 2;
+    let (start, middle) = if window >= 120 {
+        (format!("-{}h", window / 60), format!("-{}h", half / 60))
+    } else {
+        (format!("-{window}min"), format!("-{half}min"))
+    };
     let _ = write!(
         o,
-        r#"<text x="{X0}" y="{X_LABEL_Y}">-24h</text><text x="{mid}" y="{X_LABEL_Y}" text-anchor="middle">-12h</text><text x="{X1}" y="{X_LABEL_Y}" text-anchor="end">now</text>"#
+        r#"<text x="{X0}" y="{X_LABEL_Y}">{start}</text><text x="{mid}" y="{X_LABEL_Y}" text-anchor="middle">{middle}</text><text x="{X1}" y="{X_LABEL_Y}" text-anchor="end">now</text>"#
     );
 }
 
@@ -114,8 +127,8 @@ fn legend(o: &mut String, shown: &[bool; MAX_POOLS], names: &[&str]) {
         return;
     }
     let spacing = (X1 - X0) / pools.max(4) as u32;
-    // About 7 px per character at this font size, after an 18 px swatch.
-    let max_chars = (spacing.saturating_sub(18) / 7).max(3) as usize;
+    // About 9 px per character at this font size, after an 18 px swatch.
+    let max_chars = (spacing.saturating_sub(18) / 9).max(3) as usize;
     let drawn = COLOURS.iter().enumerate().filter(|(p, _)| shown[*p]);
     for (slot, (p, colour)) in drawn.enumerate() {
         let x = X0 + slot as u32 * spacing;
@@ -176,10 +189,10 @@ fn smooth(values: impl Iterator<Item = u16>) -> Vec<u16> {
     out
 }
 
-/// Pixel column of the sample at `age` minutes before the newest.
-fn x_of(age: usize) -> u32 {
-    let span = (MINUTES - 1) as u32;
-    let age = age.min(MINUTES - 1) as u32;
+/// Pixel column of the sample at `age` minutes before the newest, in a `window`-minute span.
+fn x_of(age: usize, window: usize) -> u32 {
+    let span = (window.max(2) - 1) as u32;
+    let age = age.min(window.max(2) - 1) as u32;
     X1 - (age * (X1 - X0) + span / 2) / span
 }
 
@@ -190,7 +203,7 @@ fn y_of(v: u16) -> u32 {
 }
 
 /// One `<polyline>` per run of samples with data in `values` (oldest → newest).
-fn polylines(o: &mut String, values: &[u16], attrs: &str) {
+fn polylines(o: &mut String, values: &[u16], window: usize, attrs: &str) {
     let n = values.len();
     let mut seg: Vec<(u32, u32)> = Vec::new();
     for (k, &v) in values.iter().enumerate() {
@@ -198,7 +211,7 @@ fn polylines(o: &mut String, values: &[u16], attrs: &str) {
             emit(o, &mut seg, attrs);
             continue;
         }
-        let p = (x_of(n - 1 - k), y_of(v));
+        let p = (x_of(n - 1 - k, window), y_of(v));
         match seg.last_mut() {
             // Same pixel column: the newest sample wins.
             Some(last) if last.0 == p.0 => *last = p,
@@ -329,7 +342,7 @@ mod tests {
         let svg = render(&h, &[]);
         assert!(svg.contains("no data yet"));
         assert!(!svg.contains("<polyline"));
-        for label in ["0%", "25%", "50%", "75%", "100%", "-24h", "-12h", "now"] {
+        for label in ["0%", "25%", "50%", "75%", "100%", "-60min", "-30min", "now"] {
             assert!(svg.contains(&format!(">{label}</text>")), "{label}");
         }
         assert_eq!(svg.matches("<line").count(), 5 + 3);
@@ -369,7 +382,7 @@ mod tests {
             assert_eq!(line.len(), 2);
             assert!(line.iter().all(|p| p.1 == y));
             assert_eq!(line[1].0, X1);
-            assert_eq!(line[0].0, x_of(119));
+            assert_eq!(line[0].0, x_of(119, 360), "two hours of data: the 6 h view");
         }
         let actual = polyline_points(&svg, false);
         assert_eq!(actual.len(), 2);
@@ -457,15 +470,39 @@ mod tests {
     }
 
     #[test]
-    fn test_legend_names_unnamed_pools_and_shortens() {
+    fn test_legend_only_configured_pools_and_shortens() {
         let mut h = History::new();
         h.set_targets(&[0, 0, 1_000_000]);
         h.record(0, 2, 1);
         h.roll(M);
+        // Pool 2 has data but is no longer configured (a reload removed it): not drawn.
         let svg = render(&h, &["a-very-long-pool-name-indeed-yes"]);
-        assert!(svg.contains(">pool 1</text>") && svg.contains(">pool 2</text>"));
+        assert_eq!(svg.matches(r#"stroke-width="3""#).count(), 1, "{svg}");
+        assert!(!svg.contains(">pool 2</text>") && !svg.contains(COLOURS[2]));
         assert!(!svg.contains("indeed-yes"));
         assert!(svg.contains('…'));
         assert_well_formed(&svg);
+    }
+
+    #[test]
+    fn test_render_zooms_to_the_data_it_has() {
+        for (minutes, window, start) in [
+            (30, 60, "-60min"),
+            (200, 360, "-6h"),
+            (1000, MINUTES, "-24h"),
+        ] {
+            let svg = render(&seventy_thirty(minutes), &["main", "backup"]);
+            assert!(
+                svg.contains(&format!(">{start}</text>")),
+                "{minutes} min: {svg}"
+            );
+            // The oldest sample sits at its place in the window, not squeezed to the right.
+            let target = &polyline_points(&svg, true)[0];
+            assert_eq!(target[0].0, x_of(minutes as usize - 1, window));
+            assert!(
+                target[0].0 < X1 - (X1 - X0) / 3,
+                "{minutes} min spans the chart"
+            );
+        }
     }
 }

@@ -524,6 +524,10 @@ mod tests {
             connects: 2,
             last_error: String::new(),
             last_job_age_ms: Some(4_500),
+            last_share_age_ms: Some(2_000),
+            state_age_ms: 60_000,
+            user: "acct.main".into(),
+            disabled: false,
             rtt_ms: 35,
             miners: 1,
             actual_24h_permille: Some(700),
@@ -561,6 +565,7 @@ mod tests {
             },
             connected_ms: 61_999,
             last_share_age_ms: Some(1_000),
+            best_share: None,
             switches: 3,
             hashrate_5m: 415_000_000,
             hashrate_1h: 415_000_000,
@@ -583,6 +588,7 @@ mod tests {
             workers: Vec::new(),
             departed: ShareCounters::default(),
             sv2: None,
+            stratum_port: 3333,
         }
     }
 

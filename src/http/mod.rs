@@ -21,6 +21,8 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub auth: Option<Vec<u8>>,
+    /// The `Host` header without its port (the address the client reached us at).
+    pub host: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -39,6 +41,24 @@ pub enum Head {
         request: Request,
         content_length: usize,
     },
+}
+
+/// `host[:port]` or `[v6]:port` without the port; only characters a host name or address
+/// may hold are kept (the value is shown on the page).
+fn host_only(v: &str) -> String {
+    let v = v.trim();
+    let h = match v.strip_prefix('[') {
+        Some(rest) => rest
+            .split(']')
+            .next()
+            .map(|a| format!("[{a}]"))
+            .unwrap_or_default(),
+        None => v.split(':').next().unwrap_or("").to_string(),
+    };
+    h.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        .take(64)
+        .collect()
 }
 
 /// Parse the first `buf.len()` bytes of a request.
@@ -70,6 +90,9 @@ pub fn parse_head(buf: &[u8]) -> Head {
                     .unwrap_or("/")
                     .to_string(),
                 auth: header("authorization").map(|v| v.to_vec()),
+                host: header("host")
+                    .and_then(|v| core::str::from_utf8(v).ok())
+                    .map(host_only),
                 body: buf[head..].to_vec(),
             };
             Head::Complete {

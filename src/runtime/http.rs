@@ -164,11 +164,21 @@ async fn serve(rt: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     match req.path.as_str() {
         "/" => {
             let svg = rt.with_core(|c, _| {
-                let names: heapless::Vec<&str, { crate::MAX_POOLS }> =
-                    c.pools().iter().map(|p| p.cfg.name.as_str()).collect();
+                // Vacant slots (and pools a reload removed) have no line and no legend.
+                let names: heapless::Vec<&str, { crate::MAX_POOLS }> = c
+                    .pools()
+                    .iter()
+                    .map(|p| if p.vacant { "" } else { p.cfg.name.as_str() })
+                    .collect();
                 chart::render(c.history(), &names)
             });
-            let html = page::render(&rt.snapshot(), &svg);
+            let view = page::View {
+                host: req.host.as_deref(),
+                now_unix: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            };
+            let html = page::render(&rt.snapshot(), &svg, &view);
             respond(
                 &mut stream,
                 "200 OK",

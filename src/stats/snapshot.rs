@@ -25,6 +25,14 @@ pub struct PoolSnap {
     pub connects: u64,
     pub last_error: String,
     pub last_job_age_ms: Option<u64>,
+    /// Since the pool last accepted a share.
+    pub last_share_age_ms: Option<u64>,
+    /// Since the pool entered its current state.
+    pub state_age_ms: u64,
+    /// The account the pool is given (`user` in the config).
+    pub user: String,
+    /// Taken out of the split by the operator.
+    pub disabled: bool,
     pub rtt_ms: u64,
     pub miners: usize,
     /// Mean of the per-minute measured shares over the last 24 h (tenths of a percent).
@@ -48,6 +56,8 @@ pub struct MinerSnap {
     pub shares: ShareCounters,
     pub connected_ms: u64,
     pub last_share_age_ms: Option<u64>,
+    /// The best share this session (the difficulty its hash met).
+    pub best_share: Option<Difficulty>,
     pub switches: u64,
     /// Bytes received from / sent to the miner (for billing).
     pub bytes_in: u64,
@@ -77,6 +87,8 @@ pub struct Snapshot {
     pub departed: ShareCounters,
     /// The Stratum V2 miners' listener and the authority key to give them, when enabled.
     pub sv2: Option<Sv2Listener>,
+    /// The port SV1 miners connect to (`listen`), for the page's "point miners at".
+    pub stratum_port: u16,
 }
 
 /// Where SV2 miners connect and the key they must be configured with.
