@@ -133,3 +133,116 @@ fn test_control_api_with_token_changes_split_weights_and_pools() {
     }
     drop(miners);
 }
+
+/// A form post as a browser sends it: `extra` headers (Origin, Sec-Fetch-Site) and a
+/// urlencoded body.
+fn post_form(addr: SocketAddr, path: &str, extra: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let host = addr.to_string();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    (
+        out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0),
+        out,
+    )
+}
+
+#[test]
+fn test_page_forms_with_token_apply_and_other_sites_are_refused() {
+    let pool = |n: &str| {
+        SimPool::start(SimPoolConfig {
+            name: n.into(),
+            ..SimPoolConfig::default()
+        })
+        .unwrap()
+    };
+    let (a, b) = (pool("a"), pool("b b"));
+    let json = format!(
+        r#"{{"listen":"127.0.0.1:0","http":"127.0.0.1:0","api_token":"{TOKEN}",
+            "pools":[{{"name":"a","url":"stratum+tcp://{}","user":"u","weight":70}},
+                     {{"name":"b b","url":"stratum+tcp://{}","user":"u","weight":30}}]}}"#,
+        a.addr(),
+        b.addr()
+    );
+    let proxy =
+        hashmux::runtime::spawn(hashmux::ops::config::parse(json.as_bytes()).unwrap()).unwrap();
+    let web = proxy.http_addr.unwrap();
+    let weights = || {
+        let s = proxy.snapshot().unwrap();
+        (s.pool("a").unwrap().weight, s.pool("b b").unwrap().weight)
+    };
+
+    // The page offers the controls, never the token itself.
+    let page = get(web, "/");
+    for shown in [
+        "name='weight.a'",
+        "name='weight.b%20b'",
+        "formaction='/api/pools/b%20b/disable'",
+        "formaction=/api/split",
+        "<option selected>balanced</option>",
+    ] {
+        assert!(page.contains(shown), "page has {shown}");
+    }
+    assert!(!page.contains(TOKEN));
+
+    let origin = format!("Origin: http://{web}\r\n");
+    let body = format!("weight.a=1&weight.b%20b=3&token={TOKEN}");
+    // Another site's page: refused before the token is looked at, nothing changes.
+    let (code, out) = post_form(
+        web,
+        "/api/weights",
+        "Origin: http://evil.example\r\n",
+        &body,
+    );
+    assert_eq!(code, 403, "{out}");
+    assert!(out.contains("another site"));
+    let (code, _) = post_form(web, "/api/weights", "Sec-Fetch-Site: cross-site\r\n", &body);
+    assert_eq!(code, 403);
+    assert_eq!(weights(), (70, 30));
+    // A wrong token: told on a page with the way back.
+    let (code, out) = post_form(web, "/api/weights", &origin, "weight.a=1&token=nope");
+    assert_eq!(code, 401);
+    assert!(out.contains("missing or wrong token") && out.contains("href=/"));
+    assert_eq!(weights(), (70, 30));
+    // The right token from the page itself: applied, and back to the page.
+    let (code, out) = post_form(web, "/api/weights", &origin, &body);
+    assert_eq!(code, 303, "{out}");
+    assert!(out.contains("Location: /\r\n"));
+    assert_eq!(weights(), (1, 3));
+    // The same form's other buttons: a preset, a pool off (its name encoded in the path).
+    let (code, _) = post_form(
+        web,
+        "/api/split",
+        &origin,
+        &format!("weight.a=1&preset=conservative&token={TOKEN}"),
+    );
+    assert_eq!(code, 303);
+    let s = proxy.snapshot().unwrap();
+    assert_eq!(s.split.preset.map(|p| p.name()), Some("conservative"));
+    let (code, _) = post_form(
+        web,
+        "/api/pools/b%20b/disable",
+        "",
+        &format!("token={TOKEN}"),
+    );
+    assert_eq!(
+        code, 303,
+        "no Origin (an older browser, curl): the token decides"
+    );
+    assert!(proxy.snapshot().unwrap().pool("b b").unwrap().disabled);
+    let (code, out) = post_form(
+        web,
+        "/api/split",
+        &origin,
+        &format!("preset=wild&token={TOKEN}"),
+    );
+    assert_eq!(code, 400);
+    assert!(out.contains("wild"), "{out}");
+}

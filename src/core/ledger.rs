@@ -183,6 +183,7 @@ impl Core {
             departed: self.departed.clone(),
             sv2: None,
             stratum_port: self.cfg.listen.port(),
+            control: self.cfg.api_token.is_some(),
         }
     }
 }

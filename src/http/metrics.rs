@@ -589,6 +589,7 @@ mod tests {
             departed: ShareCounters::default(),
             sv2: None,
             stratum_port: 3333,
+            control: false,
         }
     }
 

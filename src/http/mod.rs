@@ -23,6 +23,14 @@ pub struct Request {
     pub auth: Option<Vec<u8>>,
     /// The `Host` header without its port (the address the client reached us at).
     pub host: Option<String>,
+    /// The `Host` header as sent (with its port), to compare with `Origin`.
+    pub authority: Option<String>,
+    /// The `Origin` header (browsers send it with a form's POST).
+    pub origin: Option<String>,
+    /// `Sec-Fetch-Site: cross-site`: the request was made by another site's page.
+    pub cross_site: bool,
+    /// The body is a form (`application/x-www-form-urlencoded`): the page's controls.
+    pub form: bool,
     pub body: Vec<u8>,
 }
 
@@ -73,6 +81,7 @@ pub fn parse_head(buf: &[u8]) -> Head {
                     .find(|h| h.name.eq_ignore_ascii_case(name))
                     .map(|h| h.value)
             };
+            let text = |name: &str| header(name).and_then(|v| core::str::from_utf8(v).ok());
             let content_length = header("content-length")
                 .and_then(|v| core::str::from_utf8(v).ok())
                 .and_then(|v| v.trim().parse::<usize>().ok())
@@ -90,9 +99,15 @@ pub fn parse_head(buf: &[u8]) -> Head {
                     .unwrap_or("/")
                     .to_string(),
                 auth: header("authorization").map(|v| v.to_vec()),
-                host: header("host")
-                    .and_then(|v| core::str::from_utf8(v).ok())
-                    .map(host_only),
+                host: text("host").map(host_only),
+                authority: text("host").map(|h| h.trim().to_string()),
+                origin: text("origin").map(|h| h.trim().to_string()),
+                cross_site: text("sec-fetch-site").is_some_and(|v| v.trim() == "cross-site"),
+                form: text("content-type").is_some_and(|v| {
+                    v.trim_start()
+                        .to_ascii_lowercase()
+                        .starts_with("application/x-www-form-urlencoded")
+                }),
                 body: buf[head..].to_vec(),
             };
             Head::Complete {

@@ -67,6 +67,9 @@ pub fn render(s: &Snapshot, chart_svg: &str, v: &View<'_>) -> String {
     }
     h.push_str("</div>");
     controller(&mut h, s);
+    if s.control {
+        controls(&mut h, s);
+    }
     h.push_str("<h2>Miners</h2>");
     if s.miners.is_empty() {
         h.push_str("<p>No miner connected.</p>");
@@ -273,6 +276,43 @@ fn controller(h: &mut String, s: &Snapshot) {
         );
     }
     h.push_str("</table></details>");
+}
+
+/// The controls, for holders of the API token: one form, a button per action (`formaction`),
+/// the token typed once (a password field the browser may remember).
+fn controls(h: &mut String, s: &Snapshot) {
+    h.push_str("<details><summary>Change the split (needs the API token)</summary><form method=post action=/api/weights><dl>");
+    for (i, p) in s.pools.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<dt><label for=w{i}>{}</label></dt><dd><input id=w{i} name='weight.{}' type=number min=0 max=1000000 inputmode=numeric value={} style=width:7em> <button formaction='/api/pools/{}/{}'>{}</button></dd>",
+            esc(&p.name),
+            esc(&super::control::encode(&p.name)),
+            p.weight,
+            esc(&super::control::encode(&p.name)),
+            if p.disabled { "enable" } else { "disable" },
+            if p.disabled { "enable" } else { "disable" }
+        );
+    }
+    h.push_str("<dt><label for=ps>preset</label></dt><dd><select id=ps name=preset>");
+    let current = s.split.preset;
+    for p in crate::core::split::pid::Preset::ALL {
+        let _ = write!(
+            h,
+            "<option{}>{}</option>",
+            if Some(p) == current { " selected" } else { "" },
+            p.name()
+        );
+    }
+    h.push_str("</select> <button formaction=/api/split>switch preset</button></dd><dt><label for=tk>API token</label></dt><dd><input id=tk type=password name=token autocomplete=current-password required style=width:12em></dd></dl><button>set weights</button> <span class=muted>weights are relative: 70/30 and 7/3 are the same split</span></form></details>");
+}
+
+/// The page a refused control form gets: what was wrong, and the way back.
+pub fn refused(msg: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content='width=device-width,initial-scale=1'><title>hashmux</title><style>{STYLE}</style></head><body><p class='st bad'>{}</p><p><a href=/>back to the page</a></p></body></html>",
+        esc(msg)
+    )
 }
 
 fn miner_card(h: &mut String, s: &Snapshot, m: &MinerSnap) {

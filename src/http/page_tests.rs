@@ -85,6 +85,7 @@ fn snapshot(pools: Vec<PoolSnap>, miners: Vec<MinerSnap>) -> Snapshot {
         departed: ShareCounters::default(),
         sv2: None,
         stratum_port: 3333,
+        control: false,
     }
 }
 

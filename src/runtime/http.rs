@@ -147,6 +147,26 @@ async fn serve(rt: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     let Some(req) = read_request(&mut stream).await? else {
         return Ok(());
     };
+    if req.method == "POST" && req.form {
+        let r = rt.with_core(|c, now| control::handle_form(c, now, &req));
+        return match r {
+            control::FormReply::Done => {
+                let head = "HTTP/1.1 303 See Other\r\nLocation: /\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
+                stream.write_all(head.as_bytes()).await?;
+                stream.flush().await
+            }
+            control::FormReply::Refused(status, msg) => {
+                let html = page::refused(&msg);
+                respond(
+                    &mut stream,
+                    status,
+                    "text/html; charset=utf-8",
+                    html.as_bytes(),
+                )
+                .await
+            }
+        };
+    }
     if req.method == "POST" {
         let r = rt
             .with_core(|c, now| control::handle(c, now, &req.path, req.auth.as_deref(), &req.body));

@@ -89,6 +89,8 @@ pub struct Snapshot {
     pub sv2: Option<Sv2Listener>,
     /// The port SV1 miners connect to (`listen`), for the page's "point miners at".
     pub stratum_port: u16,
+    /// An `api_token` is configured: the page offers its controls.
+    pub control: bool,
 }
 
 /// Where SV2 miners connect and the key they must be configured with.

@@ -41,6 +41,13 @@ pub enum Preset {
 }
 
 impl Preset {
+    pub const ALL: [Preset; 4] = [
+        Preset::Aggressive,
+        Preset::Balanced,
+        Preset::Conservative,
+        Preset::ProportionalOnly,
+    ];
+
     pub fn gains(self) -> Gains {
         let (kp, ki, kd) = match self {
             Preset::Aggressive => (1000, 100, 50),
@@ -61,14 +68,7 @@ impl Preset {
     }
 
     pub fn from_name(s: &str) -> Option<Preset> {
-        [
-            Preset::Aggressive,
-            Preset::Balanced,
-            Preset::Conservative,
-            Preset::ProportionalOnly,
-        ]
-        .into_iter()
-        .find(|p| p.name() == s)
+        Preset::ALL.into_iter().find(|p| p.name() == s)
     }
 }
 
