@@ -89,6 +89,10 @@ const POOL_FIELDS: &[Field] = &[
     optional("authority_pubkey", Shape::Str(KEY_MAX)),
 ];
 
+/// The account in the packaged example config (`openwrt/files/config.json`). A pool user
+/// containing it is refused, so a freshly installed package never mines to a made-up address.
+pub(super) const PLACEHOLDER_ACCOUNT: &str = "bc1qyourbitcoinaddress";
+
 /// Longest base58 authority key text (38 bytes encode to 51-52 characters).
 const KEY_MAX: usize = 64;
 
@@ -409,6 +413,13 @@ impl<'a> Ctx<'a> {
             }
             if p.user.is_empty() {
                 return Err(self.invalid(&path("user"), "must not be empty".into()));
+            }
+            if p.user.to_ascii_lowercase().contains(PLACEHOLDER_ACCOUNT) {
+                let msg = format!(
+                    "still the example account \"{}\"; put your own payout address",
+                    p.user
+                );
+                return Err(self.invalid(&path("user"), msg));
             }
             let pool = PoolConfig {
                 name,

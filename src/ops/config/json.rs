@@ -67,6 +67,44 @@ impl Spots {
     }
 }
 
+/// The known field whose name is a small edit away from `key` (a typo), or that `key` is a
+/// shortened or lengthened form of, e.g. `wieght` → `weight`, `job_timeout` →
+/// `job_timeout_secs`.
+fn closest_field(key: &str, fields: &[Field]) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    let affix =
+        |name: &str| key.len() >= 4 && (name.starts_with(key.as_str()) || key.starts_with(name));
+    fields
+        .iter()
+        .map(|f| (edit_distance(&key, f.name), f.name))
+        .filter(|&(d, name)| (d <= 2 && d < key.len()) || affix(name))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, name)| name)
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) turning `a` into `b`, byte-wise.
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    // Three rows of the table: two rows back (for swaps), the last one, the current one.
+    let mut back2: Vec<usize> = vec![0; b.len() + 1];
+    let mut back1: Vec<usize> = (0..=b.len()).collect();
+    let mut row = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        row[0] = i;
+        for j in 1..=b.len() {
+            let replace = back1[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let mut best = replace.min(back1[j] + 1).min(row[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(back2[j - 2] + 1);
+            }
+            row[j] = best;
+        }
+        core::mem::swap(&mut back2, &mut back1);
+        core::mem::swap(&mut back1, &mut row);
+    }
+    back1[b.len()]
+}
+
 fn bad(msg: &str) -> Problem {
     Problem::Syntax(msg.into())
 }
@@ -141,9 +179,19 @@ impl Walker<'_> {
             Some(b) if b.is_ascii() => format!("{:?}", b as char),
             Some(_) => "a non-ASCII character".to_string(),
         };
+        let next = self.text.get(self.i + 1).copied();
+        let hint = match (self.peek(), next) {
+            (Some(b'/'), Some(b'/' | b'*')) => {
+                "; JSON has no comments: remove the `//` or `/* */` text"
+            }
+            (Some(b'a'..=b'z' | b'A'..=b'Z'), _) if expected == "a value" => {
+                "; strings need double quotes (a missing '\"'?)"
+            }
+            _ => "",
+        };
         self.fail(
             self.i,
-            Problem::Syntax(format!("expected {expected}, found {found}")),
+            Problem::Syntax(format!("expected {expected}, found {found}{hint}")),
         )
     }
 
@@ -201,7 +249,8 @@ impl Walker<'_> {
                 }
                 let key = self.string()?;
                 let Some(n) = fields.iter().position(|f| f.name == key) else {
-                    return self.fail(key_at, Problem::UnknownField(key));
+                    let did_you_mean = closest_field(&key, fields);
+                    return self.fail(key_at, Problem::UnknownField { key, did_you_mean });
                 };
                 let base = self.path.len();
                 self.push_key(&key);
@@ -261,13 +310,14 @@ impl Walker<'_> {
         if self.eat(close) {
             return Ok(true);
         }
+        let comma = self.i;
         if !self.eat(b',') {
             return self.syntax(expected);
         }
         self.ws();
         if self.peek() == Some(close) {
-            let problem = bad("JSON allows no comma before a closing bracket");
-            return self.fail(self.i - 1, problem);
+            let problem = bad("trailing comma: JSON allows no comma before a closing bracket");
+            return self.fail(comma, problem);
         }
         Ok(false)
     }
@@ -288,6 +338,10 @@ impl Walker<'_> {
             match self.peek() {
                 None => return self.fail(start, bad("unterminated string")),
                 Some(b'"') => break,
+                Some(b'\n' | b'\r') => {
+                    let msg = "string not closed on its line (a missing '\"'?)";
+                    return self.fail(start, bad(msg));
+                }
                 Some(b'\\') => self.escape(&mut out)?,
                 Some(..0x20) => {
                     return self.fail(

@@ -221,8 +221,12 @@ pub enum Problem {
     },
     /// Not valid JSON.
     Syntax(String),
-    /// A field the format does not have (the error's path is the enclosing object).
-    UnknownField(String),
+    /// A field the format does not have (the error's path is the enclosing object), with the
+    /// known field of that object its name is closest to, when one is close.
+    UnknownField {
+        key: String,
+        did_you_mean: Option<&'static str>,
+    },
     DuplicateField,
     Missing,
     WrongType {
@@ -247,7 +251,7 @@ impl fmt::Display for Problem {
         match self {
             Problem::Io { file, reason } => write!(f, "cannot read {file}: {reason}"),
             Problem::Syntax(msg) => write!(f, "invalid JSON: {msg}"),
-            Problem::UnknownField(key) => write!(f, "unknown field \"{key}\""),
+            Problem::UnknownField { key, .. } => write!(f, "unknown field \"{key}\""),
             Problem::DuplicateField => f.write_str("field appears more than once"),
             Problem::Missing => f.write_str("required field is missing"),
             Problem::WrongType { expected, found } => {
@@ -285,15 +289,21 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.problem {
-            Problem::UnknownField(key) if !self.path.is_empty() => {
+            Problem::UnknownField { key, .. } if !self.path.is_empty() => {
                 write!(f, "{}.{key}: unknown field", self.path)?
             }
             problem if self.path.is_empty() => write!(f, "{problem}")?,
             problem => write!(f, "{}: {problem}", self.path)?,
         }
-        match self.line_col {
-            Some((line, column)) => write!(f, " (line {line}, column {column})"),
-            None => Ok(()),
+        if let Some((line, column)) = self.line_col {
+            write!(f, " (line {line}, column {column})")?;
+        }
+        match &self.problem {
+            Problem::UnknownField {
+                did_you_mean: Some(name),
+                ..
+            } => write!(f, "; did you mean `{name}`?"),
+            _ => Ok(()),
         }
     }
 }

@@ -271,7 +271,7 @@ fn test_integer_field_refuses_negative_fraction_and_overflow() {
 fn test_unknown_field_named_with_path_and_position() {
     assert_eq!(
         refused("{\n  \"listne\": \"0.0.0.0:3333\"}"),
-        "unknown field \"listne\" (line 2, column 3)"
+        "unknown field \"listne\" (line 2, column 3); did you mean `listen`?"
     );
     assert_refused(
         &with_top(r#", "miners": {"foo": 1}"#),
@@ -321,11 +321,11 @@ fn test_syntax_errors_have_position() {
     assert_refused(&format!("{}\n x", with_top("")), "invalid JSON: expected the end of the file after the top-level object, found 'x' (line 2, column 2)");
     assert_refused(
         &with_top(r#", "http": "a","#),
-        "invalid JSON: JSON allows no comma before a closing bracket",
+        "invalid JSON: trailing comma: JSON allows no comma before a closing bracket",
     );
     assert_refused(
         &format!(r#"{{"pools": [{POOL},]}}"#),
-        "pools: invalid JSON: JSON allows no comma",
+        "pools: invalid JSON: trailing comma: JSON allows no comma",
     );
     assert_refused(
         "",
@@ -505,6 +505,35 @@ fn test_pool_values_checked() {
     assert_refused(
         r#"{"pools": [{"url": "stratum+tcp://h:1", "user": ""}]}"#,
         "pools[0].user: must not be empty",
+    );
+}
+
+#[test]
+fn test_shipped_example_account_refused_until_replaced() {
+    let shipped = include_str!("../../../openwrt/files/config.json");
+    let e = parse(shipped.as_bytes()).unwrap_err();
+    assert_eq!(e.path, "pools[0].user");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(
+            "pools[0].user: still the example account \"bc1qyourbitcoinaddress.router\"; put your own payout address (line "
+        ),
+        "{msg}"
+    );
+    let mine = shipped.replace(
+        "bc1qyourbitcoinaddress",
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+    );
+    let c = parse(mine.as_bytes()).unwrap();
+    assert_eq!(
+        c.pools[0].user.as_str(),
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq.router"
+    );
+    assert_refused(
+        &with_pool(
+            r#", "name": "b"}, {"url": "stratum+tcp://h:2", "user": "BC1QYOURBITCOINADDRESS""#,
+        ),
+        "pools[1].user: still the example account",
     );
 }
 
@@ -761,4 +790,71 @@ fn test_world_readable_config_is_warned_about() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(super::permissions_warning(&path), None);
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn test_trailing_comma_points_at_the_comma() {
+    let json = format!("{{\"pools\": [{POOL}],\n  \"http\": \"a\",\n}}");
+    assert_eq!(
+        refused(&json),
+        "invalid JSON: trailing comma: JSON allows no comma before a closing bracket (line 2, column 14)"
+    );
+    let json = format!("{{\"pools\": [{POOL},\n  ]}}");
+    let (line, column) = (1, 12 + POOL.len());
+    assert_refused(
+        &json,
+        &format!("pools: invalid JSON: trailing comma: JSON allows no comma before a closing bracket (line {line}, column {column})"),
+    );
+}
+
+#[test]
+fn test_missing_closing_quote_is_named_not_a_control_character() {
+    let msg = refused("{\"pools\": [{\"url\": \"stratum+tcp://h:1\",\n \"user\": \"u}]\n}");
+    assert_eq!(
+        msg,
+        "pools[0].user: invalid JSON: string not closed on its line (a missing '\"'?) (line 2, column 10)"
+    );
+    assert!(!msg.contains("control character"), "{msg}");
+    assert_refused(
+        &with_pool(r#", "password": x""#),
+        "pools[0].password: invalid JSON: expected a value, found 'x'; strings need double quotes",
+    );
+}
+
+#[test]
+fn test_near_miss_key_suggests_the_known_one() {
+    assert!(refused(&with_pool(r#", "wieght": 1"#)).ends_with("; did you mean `weight`?"));
+    assert!(refused(&with_pool(r#", "Priorty": 1"#)).ends_with("; did you mean `priority`?"));
+    assert!(refused(&with_top(r#", "failover": {"job_timeout": 1}"#))
+        .ends_with("; did you mean `job_timeout_secs`?"));
+    assert!(
+        refused(&with_top(r#", "miners": {"shares_per_minute": 1}"#))
+            .ends_with("; did you mean `shares_per_min`?")
+    );
+    let far = refused(&with_top(r#", "miners": {"foo": 1}"#));
+    assert!(!far.contains("did you mean"), "{far}");
+    assert_eq!(
+        json::edit_distance("wieght", "weight"),
+        1,
+        "a swap is one edit"
+    );
+    assert_eq!(json::edit_distance("weigth", "weight"), 1);
+    assert_eq!(json::edit_distance("wght", "weight"), 2);
+}
+
+#[test]
+fn test_comment_gets_a_note_that_json_has_none() {
+    let json = format!("{{\n  // my pools\n  \"pools\": [{POOL}]}}");
+    assert_eq!(
+        refused(&json),
+        "invalid JSON: expected a field name in double quotes, found '/'; JSON has no comments: remove the `//` or `/* */` text (line 2, column 3)"
+    );
+    assert_refused(
+        &format!("{{\"pools\": [{POOL}] /* backup later */}}"),
+        "JSON has no comments",
+    );
+    assert_refused(
+        &with_pool(r#", "weight": /* 70 */ 30"#),
+        "pools[0].weight: invalid JSON: expected a value, found '/'; JSON has no comments",
+    );
 }
