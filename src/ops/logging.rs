@@ -1,11 +1,16 @@
-//! Logging to stderr (procd hands it to logread), plain or as JSON lines.
+//! Logging, plain or as JSON lines: info, debug and trace lines to stdout, warnings and errors
+//! to stderr. procd hands both to logd (`procd_set_param stdout 1` / `stderr 1`) and logs a
+//! daemon's stdout at `daemon.info` and its stderr at `daemon.err`, so `logread` shows each
+//! line at its level.
 //!
 //! Events that matter to an operator are logged with an explicit event name as the log
 //! target (`log::warn!(target: "pool_lost", ...)`): `pool_connected`, `pool_live`,
 //! `pool_lost`, `pool_message`, `miner_connected`, `miner_disconnected`, `miner_refused`,
 //! `miner_switched`, `share_rejected`, `share_lost`, `config_reloaded`,
 //! `config_reload_failed`, `control`. Everything else carries its module path. In JSON mode
-//! each record is one line: `{"level":"warn","event":"pool_lost","msg":"..."}`. No line is
+//! each record is one line:
+//! `{"ts":"2026-12-02T16:10:04.123Z","level":"warn","event":"pool_lost","msg":"..."}` (UTC,
+//! milliseconds). No line is
 //! logged per accepted share at info level. A kind of line logged more than [`BURST`] times a
 //! minute is held back and its count reported once a minute ([`RateLimit`]), so a peer doing
 //! something wrong a thousand times a second costs a few lines, and a router's small log ring
@@ -13,7 +18,7 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +125,9 @@ impl log::Log for Logger {
             return;
         }
         let now = self.start.elapsed().as_millis() as u64;
+        let unix_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let msg = r.args().to_string();
         let key = kind_of(r.level(), r.target(), &msg);
         let verdict = LIMIT.with(|x| x.borrow_mut().check(key, now));
@@ -131,23 +139,41 @@ impl log::Log for Logger {
                     "(the next line was held back {n} times in the last {} s)",
                     WINDOW_MS / 1000
                 );
-                out.push_str(&self.line(r.level(), r.target(), &note));
+                out.push_str(&self.line(r.level(), r.target(), &note, unix_ms));
             }
             Verdict::Write => {}
         }
-        out.push_str(&self.line(r.level(), r.target(), &msg));
-        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+        out.push_str(&self.line(r.level(), r.target(), &msg, unix_ms));
+        let _ = match stream_of(r.level()) {
+            Stream::Stdout => std::io::stdout().lock().write_all(out.as_bytes()),
+            Stream::Stderr => std::io::stderr().lock().write_all(out.as_bytes()),
+        };
     }
 
     fn flush(&self) {}
 }
 
 impl Logger {
-    fn line(&self, level: log::Level, target: &str, msg: &str) -> String {
+    fn line(&self, level: log::Level, target: &str, msg: &str, unix_ms: u64) -> String {
         match self.format {
-            Format::Json => json_line(level, target, msg),
+            Format::Json => json_line(level, target, msg, unix_ms),
             Format::Plain => plain_line(level, target, msg),
         }
+    }
+}
+
+/// Where a line goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Warnings and errors to stderr (logd: `daemon.err`), the rest to stdout (`daemon.info`).
+pub fn stream_of(level: log::Level) -> Stream {
+    match level {
+        log::Level::Error | log::Level::Warn => Stream::Stderr,
+        log::Level::Info | log::Level::Debug | log::Level::Trace => Stream::Stdout,
     }
 }
 
@@ -167,10 +193,12 @@ pub fn plain_line(level: log::Level, target: &str, msg: &str) -> String {
     format!("{:<5} [{target}] {msg}\n", level.as_str())
 }
 
-/// One JSON log line (with the trailing newline).
-pub fn json_line(level: log::Level, target: &str, msg: &str) -> String {
-    let mut s = String::with_capacity(64 + msg.len());
-    s.push_str("{\"level\":\"");
+/// One JSON log line (with the trailing newline), stamped `unix_ms` (ms since 1970, UTC).
+pub fn json_line(level: log::Level, target: &str, msg: &str, unix_ms: u64) -> String {
+    let mut s = String::with_capacity(96 + msg.len());
+    s.push_str("{\"ts\":\"");
+    push_utc(&mut s, unix_ms);
+    s.push_str("\",\"level\":\"");
     s.push_str(&level.as_str().to_ascii_lowercase());
     s.push_str("\",\"event\":");
     crate::stats::snapshot::json_str(&mut s, target.rsplit("::").next().unwrap_or(target));
@@ -178,6 +206,43 @@ pub fn json_line(level: log::Level, target: &str, msg: &str) -> String {
     crate::stats::snapshot::json_str(&mut s, msg);
     s.push_str("}\n");
     s
+}
+
+/// Appends `unix_ms` as RFC 3339 UTC with milliseconds: `2026-12-02T16:10:04.123Z`.
+fn push_utc(s: &mut String, unix_ms: u64) {
+    use std::fmt::Write as _;
+    let (days, ms_of_day) = (unix_ms / 86_400_000, unix_ms % 86_400_000);
+    let (year, month, day) = civil_date(days);
+    let secs = ms_of_day / 1000;
+    let _ = write!(
+        s,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        ms_of_day % 1000
+    );
+}
+
+/// Year, month (1-12) and day (1-31) of the day `days` after 1970-01-01 (proleptic
+/// Gregorian). Counts in 400-year eras of 146097 days from 0000-03-01, so that the leap
+/// day ends a year.
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // days from 0000-03-01 to 1970-01-01
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Install the global logger. Fails if one is installed already.
@@ -255,16 +320,44 @@ mod tests {
 
     #[test]
     fn test_json_line_escapes_and_names_the_event() {
-        let l = json_line(log::Level::Warn, "pool_lost", "pool \"a\" lost\n");
+        let l = json_line(log::Level::Warn, "pool_lost", "pool \"a\" lost\n", 0);
         assert_eq!(
             l,
-            "{\"level\":\"warn\",\"event\":\"pool_lost\",\"msg\":\"pool \\\"a\\\" lost\\u000a\"}\n"
+            "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"level\":\"warn\",\"event\":\"pool_lost\",\"msg\":\"pool \\\"a\\\" lost\\u000a\"}\n"
         );
     }
 
     #[test]
     fn test_json_line_module_target_becomes_last_segment() {
-        assert!(json_line(log::Level::Info, "hashmux::upstream::sv1", "x")
-            .contains("\"event\":\"sv1\""));
+        assert!(
+            json_line(log::Level::Info, "hashmux::upstream::sv1", "x", 0)
+                .contains("\"event\":\"sv1\"")
+        );
+    }
+
+    #[test]
+    fn test_json_line_stamped_with_utc_time() {
+        let l = json_line(log::Level::Info, "pool_live", "x", 1_764_691_804_123);
+        assert!(
+            l.starts_with("{\"ts\":\"2025-12-02T16:10:04.123Z\",\"level\":\"info\","),
+            "{l}"
+        );
+        let leap_day = json_line(log::Level::Info, "x", "x", 951_782_400_000);
+        assert!(
+            leap_day.contains("\"ts\":\"2000-02-29T00:00:00.000Z\""),
+            "{leap_day}"
+        );
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(59), (1970, 3, 1));
+        assert_eq!(civil_date(364), (1970, 12, 31));
+    }
+
+    #[test]
+    fn test_level_warn_goes_to_stderr_info_to_stdout() {
+        assert_eq!(stream_of(log::Level::Error), Stream::Stderr);
+        assert_eq!(stream_of(log::Level::Warn), Stream::Stderr);
+        assert_eq!(stream_of(log::Level::Info), Stream::Stdout);
+        assert_eq!(stream_of(log::Level::Debug), Stream::Stdout);
+        assert_eq!(stream_of(log::Level::Trace), Stream::Stdout);
     }
 }
