@@ -35,12 +35,14 @@ for triple in "$@"; do
   targets/build.sh "$triple"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  mkdir -p "$work/data/usr/bin" "$work/data/etc/init.d" "$work/data/etc/hashmux" \
+  mkdir -p "$work/data/usr/bin" "$work/data/etc/init.d" "$work/data/etc/hashmux" "$work/data/etc/config" \
     "$work/data/lib/upgrade/keep.d" "$work/control"
   install -m 0755 "target/$triple/release/hashmux" "$work/data/usr/bin/hashmux"
   install -m 0755 openwrt/files/hashmux.init "$work/data/etc/init.d/hashmux"
   install -m 0600 openwrt/files/config.json "$work/data/etc/hashmux/config.json"
-  # The SV2 authority key is made at first start; sysupgrade keeps it (miners are set to it).
+  # The UCI switch: installed with enabled 0, so the example config never starts.
+  install -m 0600 openwrt/files/hashmux.uci "$work/data/etc/config/hashmux"
+  # The SV2 authority key is made at first start, the stats file hourly; sysupgrade keeps both.
   install -m 0644 openwrt/files/hashmux.keep "$work/data/lib/upgrade/keep.d/hashmux"
   size=$(du -sb "$work/data" | cut -f1)
   cat > "$work/control/control" <<CONTROL
@@ -56,7 +58,9 @@ Installed-Size: $size
 Description:  Stratum mining proxy: splits home miners' work between pools by weight,
  fails over when a pool dies, stats page on port 8080.
 CONTROL
-  echo "/etc/hashmux/config.json" > "$work/control/conffiles"
+  printf '%s\n' /etc/config/hashmux /etc/hashmux/config.json > "$work/control/conffiles"
+  # As OpenWrt's buildroot writes it: default_postinst enables the init script and runs its
+  # start, which does nothing while /etc/config/hashmux says enabled 0.
   cat > "$work/control/postinst" <<'SCRIPT'
 #!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
