@@ -7,6 +7,12 @@
 //! offset. On success it returns where every value it saw sits ([`Spots`]), which the
 //! validation pass uses to place its own errors and to read number text serde does not hand out. It only descends into values the shape
 //! expects, so nesting depth is bounded by the schema whatever the input.
+//!
+//! Errors say what a person most likely did: a trailing comma is placed at the comma, a string
+//! cut by a line end is called a missing quote, `//` or `/*` gets a note that JSON has no
+//! comments, a bare word where a value belongs is told strings need quotes, and an unknown key
+//! names the known key of that object it is closest to (an edit distance of at most 2, or a
+//! shortened or lengthened form of it).
 
 use core::fmt::Write;
 use core::ops::Range;

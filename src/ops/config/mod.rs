@@ -11,7 +11,8 @@
 //!    cross-field rules. `url` splits pool URLs.
 //!
 //! Invariants of every [`Config`] handed out:
-//! - 1..=[`MAX_POOLS`] pools with distinct, non-empty names, a non-empty user, a valid host
+//! - 1..=[`MAX_POOLS`] pools with distinct, non-empty names, a non-empty user that is not
+//!   the packaged example account (`bc1qyourbitcoinaddress…`), a valid host
 //!   (DNS name, IPv4, or IPv6 without brackets), a port in 1..=65535 and `weight <= 10000`
 //!   (all weights 0 is allowed: pure failover by `priority`, lower first).
 //! - `1 <= miners.max <= crate::MAX_MINERS`; `0 < min_difficulty <= start_difficulty <=
