@@ -165,6 +165,7 @@ impl Core {
                     bytes_out: 0,
                     hashrate_5m: m.rate.rate(now, 5, connected),
                     hashrate_1h: m.rate.rate(now, 60, connected),
+                    sparkline: m.rate.history(now, connected),
                     hashrate: (m.shares.work_valid * 1000 / up as u128).min(u64::MAX as u128)
                         as u64,
                 }

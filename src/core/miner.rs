@@ -174,6 +174,9 @@ pub struct Miner {
 }
 
 /// Valid work per minute over the last 60 minutes, for hashrate estimates over 5 min and 1 h.
+/// Points in a miner's hashrate sparkline (the last hour in 5-minute slots).
+pub const SPARK_POINTS: usize = 12;
+
 pub struct RateRing {
     buckets: Box<[u64; 60]>,
     minute: u64,
@@ -203,6 +206,31 @@ impl RateRing {
         self.roll(now_ms);
         let b = &mut self.buckets[(self.minute % 60) as usize];
         *b = b.saturating_add(work);
+    }
+
+    /// The last hour as [`SPARK_POINTS`] hashrates (H/s) of 5 minutes each, oldest first, the
+    /// last slot ending now (its current minute counted for the time elapsed); a slot that
+    /// ended before `since_ms` (the miner was not connected) is `None`.
+    pub fn history(&mut self, now_ms: u64, since_ms: u64) -> [Option<u64>; SPARK_POINTS] {
+        self.roll(now_ms);
+        let per = (60 / SPARK_POINTS) as u64;
+        let since_minute = since_ms / 60_000;
+        core::array::from_fn(|i| {
+            // Slot i covers minutes [first, first + per); the ring holds minute - 59 ..= minute.
+            let first = (self.minute + 1 + i as u64 * per).checked_sub(60)?;
+            if first + per <= since_minute {
+                return None;
+            }
+            let sum: u128 = (first..first + per)
+                .map(|m| self.buckets[(m % 60) as usize] as u128)
+                .sum();
+            let span = if i + 1 == SPARK_POINTS {
+                (per - 1) * 60_000 + (now_ms % 60_000).max(1)
+            } else {
+                per * 60_000
+            };
+            Some((sum * 1000 / span as u128).min(u64::MAX as u128) as u64)
+        })
     }
 
     /// Hashes per second over the last `mins` minutes (≤ 60), or since `since_ms` if later.
@@ -366,6 +394,28 @@ mod tests {
     fn miner() -> Miner {
         let v = Vardiff::new(Difficulty::ONE, Difficulty::ONE, Difficulty::ONE, 20, 0);
         Miner::new(5, [0, 5], "127.0.0.1:1".parse().unwrap(), v, 0)
+    }
+
+    #[test]
+    fn test_rate_history_five_minute_slots_last_one_ending_now() {
+        const MIN: u64 = 60_000;
+        // Connected at minute 100; 300 MH of work in each of minutes 100..130, then nothing.
+        let mut r = RateRing::new(100 * MIN);
+        for m in 100..130 {
+            r.add(m * MIN + 10, 300_000_000 * 60);
+        }
+        // At minute 134 and a half: slots cover minutes 75..=134; the first five end by
+        // minute 100 and are None, the next six are full, the last (130..=134) idle.
+        let h = r.history(134 * MIN + 30_000, 100 * MIN);
+        assert_eq!(h[..5], [None; 5]);
+        assert_eq!(h[5..11], [Some(300_000_000); 6]);
+        assert_eq!(h[11], Some(0));
+        // Work in the current minute counts for the time elapsed in it.
+        r.add(134 * MIN + 30_000, 270_000_000 * 30);
+        assert_eq!(
+            r.history(134 * MIN + 30_000, 100 * MIN)[11],
+            Some(30_000_000)
+        );
     }
 
     #[test]

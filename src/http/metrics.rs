@@ -569,6 +569,7 @@ mod tests {
             switches: 3,
             hashrate_5m: 415_000_000,
             hashrate_1h: 415_000_000,
+            sparkline: [None; 12],
             bytes_in: 1200,
             bytes_out: 3400,
             hashrate: 415_000_000,

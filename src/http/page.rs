@@ -338,9 +338,10 @@ fn miner_card(h: &mut String, s: &Snapshot, m: &MinerSnap) {
     );
     let _ = write!(
         h,
-        "<dt>hashrate</dt><dd>{} (5 min) · {} (1 h)</dd><dt>difficulty</dt><dd>{}</dd>",
+        "<dt>hashrate</dt><dd>{} (5 min) · {} (1 h) {}</dd><dt>difficulty</dt><dd>{}</dd>",
         hashrate(m.hashrate_5m),
         hashrate(m.hashrate_1h),
+        sparkline(&m.sparkline),
         m.difficulty.map(difficulty).unwrap_or_else(|| "-".into())
     );
     let _ = write!(
@@ -364,6 +365,23 @@ fn miner_card(h: &mut String, s: &Snapshot, m: &MinerSnap) {
         c.rejected,
         c.lost
     );
+}
+
+/// The last hour's hashrate as a small inline SVG (60 × 16), scaled to its own peak; slots
+/// before the miner connected are left out.
+fn sparkline(points: &[Option<u64>]) -> String {
+    let peak = points.iter().flatten().copied().max().unwrap_or(0).max(1) as u128;
+    let step = 60 / points.len().saturating_sub(1).max(1);
+    let mut o = String::from("<svg width=60 height=16 viewBox='0 0 60 16' role=img aria-label='hashrate, last hour'><polyline fill=none stroke=#1f77b4 stroke-width=1.5 points='");
+    let mut first = true;
+    for (i, p) in points.iter().enumerate() {
+        let Some(v) = p else { continue };
+        let y = 15 - (*v as u128 * 14 / peak) as u32;
+        let _ = write!(o, "{}{},{y}", if first { "" } else { " " }, i * step);
+        first = false;
+    }
+    o.push_str("'/></svg>");
+    o
 }
 
 fn workers(h: &mut String, s: &Snapshot) {

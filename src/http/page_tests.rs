@@ -67,6 +67,20 @@ fn miner(worker: &str, pool: &str, last_share_age_ms: Option<u64>) -> MinerSnap 
         bytes_out: 0,
         hashrate_5m: 1_234_000_000_000,
         hashrate_1h: 1_200_000_000_000,
+        sparkline: [
+            None,
+            None,
+            Some(0),
+            Some(1_000),
+            Some(3_000),
+            Some(2_000),
+            Some(2_000),
+            Some(2_000),
+            Some(2_000),
+            Some(2_000),
+            Some(2_000),
+            Some(4_000),
+        ],
         hashrate: 1_200_000_000_000,
     }
 }
@@ -256,4 +270,22 @@ fn test_page_for_a_typical_router_is_small() {
         .collect();
     let html = render(&snapshot(pools, miners), &"x".repeat(6_000), &view());
     assert!(html.len() <= 32 * 1024, "{} bytes", html.len());
+}
+
+#[test]
+fn test_sparkline_scaled_to_its_peak_gaps_before_connect_left_out() {
+    let svg = sparkline(&miner("rig1", "main", None).sparkline);
+    // Ten points (two slots before it connected), the peak at the top, zero at the bottom.
+    let points = svg
+        .split("points='")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let pts: Vec<&str> = points.split(' ').collect();
+    assert_eq!(pts.len(), 10, "{svg}");
+    assert_eq!(pts[0], "10,15");
+    assert_eq!(pts[9], "55,1");
+    assert!(svg.starts_with("<svg width=60 height=16"));
 }

@@ -65,6 +65,8 @@ pub struct MinerSnap {
     /// Hashrate over the last 5 minutes and the last hour, H/s, from valid work.
     pub hashrate_5m: u64,
     pub hashrate_1h: u64,
+    /// The last hour in 5-minute slots (H/s), oldest first; `None` before it connected.
+    pub sparkline: [Option<u64>; 12],
     /// Average hashrate since connecting, H/s, from valid work.
     pub hashrate: u64,
 }
