@@ -15,8 +15,17 @@ import sys
 EXPECTED = (
     "hashmux_pool_up",
     "hashmux_pool_shares",
+    "hashmux_pool_rejects",
+    "hashmux_pool_rtt_seconds",
     "hashmux_miner_shares",
+    "hashmux_miner_shares_refused",
+    "hashmux_miner_hashrate_hashes_per_second",
     "hashmux_split_target_ratio",
+    "hashmux_split_pid_derivative_ratio",
+    "process_start_time_seconds",
+    "process_cpu_seconds",
+    "process_resident_memory_bytes",
+    "process_open_fds",
 )
 
 

@@ -1,6 +1,7 @@
-//! Prometheus metrics of a running proxy: a simulated pool and miner, shares accepted, then
-//! the text from `hashmux::http::metrics::render` checked line by line and written to
-//! `<target>/metrics-sample.txt` for `.ci/check_metrics.py` (a real parser).
+//! Prometheus metrics of a running proxy: a simulated pool that accepts then rejects shares,
+//! a pool that is down, two miners; the text from `hashmux::http::metrics::render` (with the
+//! process's own figures) checked line by line and written to `<target>/metrics-sample.txt`
+//! for `.ci/check_metrics.py` (a real parser) and `promtool check metrics` (in `.ci/run`).
 #![cfg(feature = "sim")]
 
 mod common;
@@ -104,8 +105,14 @@ fn sample_value(text: &str, series: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// A local address nothing listens on (bound, then released): a pool that is always down.
+fn closed_addr() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
 #[test]
-fn test_metrics_of_a_mining_proxy() {
+fn test_running_proxy_pool_rejects_sample_has_every_family() {
     let pool = SimPool::start(SimPoolConfig {
         name: "p".into(),
         difficulty: 0.0002,
@@ -114,25 +121,41 @@ fn test_metrics_of_a_mining_proxy() {
     .unwrap();
     let json = format!(
         r#"{{"listen":"127.0.0.1:0","http":"127.0.0.1:0",
-            "pools":[{{"name":"p","url":"stratum+tcp://{}","user":"u","password":"secret-x"}}],
+            "pools":[{{"name":"p","url":"stratum+tcp://{}","user":"u","password":"secret-x"}},
+                     {{"name":"down","url":"stratum+tcp://{}","user":"u","password":"x"}}],
             "miners":{{"min_difficulty":0.000001,"start_difficulty":0.00002}}}}"#,
-        pool.addr()
+        pool.addr(),
+        closed_addr()
     );
     let cfg = hashmux::ops::config::parse(json.as_bytes()).expect("config parses");
     let proxy = hashmux::runtime::spawn(cfg).unwrap();
-    let _miner = SimMiner::start(SimMinerConfig {
-        addr: proxy.stratum_addr,
-        user: "rig".into(),
-        password: "x".into(),
-        flavour: MinerFlavour::Cgminer,
-        max_hashes_per_sec: 200_000,
-        name: "rig".into(),
-    });
-    let snap = wait_for(30, "a share accepted by the pool", || {
+    let _miners: Vec<SimMiner> = ["rig", "rig2"]
+        .into_iter()
+        .map(|name| {
+            SimMiner::start(SimMinerConfig {
+                addr: proxy.stratum_addr,
+                user: name.into(),
+                password: "x".into(),
+                flavour: MinerFlavour::Cgminer,
+                max_hashes_per_sec: 200_000,
+                name: name.into(),
+            })
+        })
+        .collect();
+    wait_for(30, "a share accepted by the pool", || {
         let s = proxy.snapshot()?;
-        (s.pool("p")?.shares.accepted > 0 && !s.miners.is_empty()).then_some(s)
+        (s.pool("p")?.shares.accepted > 0).then_some(())
     });
-    let text = hashmux::http::metrics::render(&snap);
+    pool.set_reject_submits(true);
+    let snap = wait_for(30, "a share rejected, both miners working", || {
+        let s = proxy.snapshot()?;
+        (s.pool("p")?.shares.rejected > 0
+            && s.miners.len() == 2
+            && s.miners.iter().all(|m| m.shares.valid > 0))
+        .then_some(s)
+    });
+    let text =
+        hashmux::http::metrics::render(&snap, &hashmux::stats::process::ProcessStats::read());
 
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -143,21 +166,51 @@ fn test_metrics_of_a_mining_proxy() {
     std::fs::write(&sample, &text).unwrap();
     println!("wrote {}", sample.display());
 
-    assert!(
-        text.lines().any(|l| l == r#"hashmux_pool_up{pool="p"} 1"#),
-        "{text}"
-    );
+    let has = |l: &str| text.lines().any(|x| x == l);
+    assert!(has(r#"hashmux_pool_up{pool="p"} 1"#), "{text}");
+    assert!(has(r#"hashmux_pool_up{pool="down"} 0"#), "{text}");
     let accepted = sample_value(
         &text,
         r#"hashmux_pool_shares_total{pool="p",verdict="accepted"}"#,
     );
     assert!(accepted.is_some_and(|n| n > 0), "{text}");
+    let rejected = sample_value(
+        &text,
+        r#"hashmux_pool_shares_total{pool="p",verdict="rejected"}"#,
+    );
+    assert!(rejected.is_some_and(|n| n > 0), "{text}");
     assert!(
-        text.lines().any(|l| l
-            .starts_with(r#"hashmux_miner_shares_total{miner="rig",address="127.0.0.1:"#)
-            && l.contains(r#"verdict="valid"} "#)),
+        text.lines().any(|l| l.starts_with(
+            r#"hashmux_pool_rejects_total{pool="p",reason="rejected for the test"} "#
+        )),
         "{text}"
     );
+    for worker in ["rig", "rig2"] {
+        let valid = sample_value(
+            &text,
+            &format!(r#"hashmux_miner_shares_valid_total{{worker="{worker}"}}"#),
+        );
+        assert!(valid.is_some_and(|n| n > 0), "{worker}: {text}");
+        assert_eq!(
+            sample_value(
+                &text,
+                &format!(r#"hashmux_miner_connections{{worker="{worker}"}}"#)
+            ),
+            Some(1),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("127.0.0.1"), "an address in a label: {text}");
+    if std::path::Path::new("/proc/self/stat").exists() {
+        for name in [
+            "process_start_time_seconds ",
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
+        ] {
+            assert!(text.lines().any(|l| l.starts_with(name)), "{name}: {text}");
+        }
+    }
     assert!(!text.contains("secret-x"), "pool password leaked");
     assert!(text.ends_with('\n'));
     for line in text.lines() {

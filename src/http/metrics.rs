@@ -1,24 +1,36 @@
-//! Prometheus text exposition (format 0.0.4) of a [`Snapshot`]: [`render`] only, no I/O.
+//! Prometheus text exposition (format 0.0.4) of a [`Snapshot`] and the process's
+//! [`ProcessStats`]: [`render`] only, no I/O.
 //!
 //! What it owns: the metric names, their HELP texts and types, and how each snapshot field
-//! becomes a sample. Every name starts with `hashmux_`; counters end in `_total`.
+//! becomes a sample. Every name starts with `hashmux_`, except the standard `process_*` ones;
+//! counters end in `_total`; a name with a unit ends in it in base units (`_seconds`,
+//! `_bytes`, `_hashes`, `_hashes_per_second`, `_ratio`), before `_total`. `promtool check
+//! metrics` passes on the output (CI runs it on `target/metrics-sample.txt`).
 //!
 //! Invariants:
 //! - One family per metric name: each name is written once, as `# HELP`, then `# TYPE`,
-//!   then all of its samples together (one per pool, miner or label combination). A family
+//!   then all of its samples together (one per pool, worker or label combination). A family
 //!   may have no samples (no pools or miners yet, or an optional value that is unknown).
+//! - Label values within one family never nest: summing a family over `verdict` or
+//!   `reason` counts each share once. The stages a share passes (submitted, valid,
+//!   forwarded) are families of their own.
+//! - No label changes on reconnect: miners are labelled by worker name (`worker`), never by
+//!   address or port or connection id. Counters come from the worker's totals, which outlive
+//!   its connections; gauges sum or pick over its connections open now.
 //! - Label values are escaped (`\\`, `\"`, `\n`), so pool reject reasons and worker names
 //!   sent by strangers cannot break a line or forge a sample.
 //! - Values are integers, except difficulties (the exact decimal of [`Difficulty`]'s
-//!   `Display`) and the split ratios (ppm written as a decimal with six fractional digits by
-//!   integer formatting). No floating point is used.
+//!   `Display`), the split ratios (ppm written as a decimal with six fractional digits by
+//!   integer formatting) and seconds from milliseconds (three fractional digits). No floating
+//!   point is used.
 //! - Work is exported in hashes (difficulty × 2^32, the snapshot's own unit), so
-//!   `rate(hashmux_miner_work_valid_total[5m])` is a hashrate in H/s.
+//!   `rate(hashmux_miner_work_valid_hashes_total[5m])` is a hashrate in H/s.
 //! - Nothing from the config beyond what the snapshot carries: the snapshot has no pool
 //!   users or passwords, and nothing here adds any.
 //!
 //! [`Difficulty`]: crate::work::Difficulty
 
+use crate::stats::process::ProcessStats;
 use crate::stats::{MinerSnap, PoolSnap, ShareCounters, Snapshot};
 use std::fmt::{self, Display, Write};
 
@@ -40,17 +52,13 @@ impl Kind {
     }
 }
 
-/// Share verdicts exported per pool (a subset of [`ShareCounters::NAMES`]; a miner exports
-/// them all).
-const POOL_VERDICTS: [&str; 7] = [
-    "submitted",
-    "valid",
-    "forwarded",
-    "accepted",
-    "rejected",
-    "stale",
-    "lost",
-];
+/// The pool's verdicts on forwarded shares: disjoint, so their sum is every forwarded share
+/// that is no longer in flight.
+const POOL_VERDICTS: [&str; 3] = ["accepted", "rejected", "lost"];
+
+/// Why hashmux refused a miner's share itself: disjoint, and with `valid` they add up to
+/// every submit.
+const REFUSALS: [&str; 4] = ["low_difficulty", "duplicate", "stale", "malformed"];
 
 /// A ppm value shown as a ratio: `700000` → `0.700000`, `-5000` → `-0.005000`.
 struct Ratio(i64);
@@ -74,7 +82,10 @@ impl Out {
     /// Start a family: its `# HELP` and `# TYPE` lines. Samples follow through the returned
     /// writer, so they can only be written under the family they belong to.
     fn family(&mut self, name: &'static str, kind: Kind, help: &str) -> Family<'_> {
-        debug_assert!(name.starts_with("hashmux_"), "{name}: missing prefix");
+        debug_assert!(
+            name.starts_with("hashmux_") || name.starts_with("process_"),
+            "{name}: missing prefix"
+        );
         debug_assert_eq!(
             kind == Kind::Counter,
             name.ends_with("_total"),
@@ -124,6 +135,13 @@ impl Family<'_> {
         }
         let _ = writeln!(t, " {value}");
     }
+
+    /// One unlabelled sample, or none for an unknown value.
+    fn samples_opt(&mut self, value: Option<impl Display>) {
+        if let Some(v) = value {
+            self.sample(&[], v);
+        }
+    }
 }
 
 /// Append a label value with `\`, `"` and newline escaped.
@@ -166,48 +184,76 @@ fn per_pool<V: Display>(
     }
 }
 
-/// A miner's identifying labels: its worker name (or `#id` before it authorized) and address.
-struct MinerLabels {
-    miner: String,
-    address: String,
+/// One miner name's view: its totals since the stats file began (departed connections and
+/// the open ones), and what its open connections show now.
+struct Worker<'a> {
+    name: &'a str,
+    totals: &'a ShareCounters,
+    open: Vec<&'a MinerSnap>,
 }
 
-impl MinerLabels {
-    fn of(m: &MinerSnap) -> MinerLabels {
-        MinerLabels {
-            miner: if m.worker.is_empty() {
-                format!("#{}", m.id)
-            } else {
-                m.worker.clone()
-            },
-            address: m.addr.to_string(),
-        }
+/// The name a miner is labelled with: its worker name, `(unnamed)` before it authorized
+/// (the name [`Snapshot::workers`] files it under).
+fn worker_name(m: &MinerSnap) -> &str {
+    if m.worker.is_empty() {
+        "(unnamed)"
+    } else {
+        &m.worker
     }
 }
 
-/// One sample per miner, labelled `miner` and `address`.
-fn per_miner<V: Display>(
+/// Every worker name with totals, with the open connections filed under it.
+fn workers(s: &Snapshot) -> Vec<Worker<'_>> {
+    let mut w: Vec<Worker<'_>> = s
+        .workers
+        .iter()
+        .map(|(name, totals)| Worker {
+            name,
+            totals,
+            open: Vec::new(),
+        })
+        .collect();
+    for m in &s.miners {
+        if let Some(x) = w.iter_mut().find(|x| x.name == worker_name(m)) {
+            x.open.push(m);
+        }
+    }
+    w
+}
+
+/// One sample per worker name, labelled `worker`.
+fn per_worker<V: Display>(
     out: &mut Out,
-    miners: &[(&MinerSnap, MinerLabels)],
+    workers: &[Worker<'_>],
     name: &'static str,
     kind: Kind,
     help: &str,
-    value: impl Fn(&MinerSnap) -> Option<V>,
+    value: impl Fn(&Worker<'_>) -> Option<V>,
 ) {
     let mut f = out.family(name, kind, help);
-    for (m, l) in miners {
-        if let Some(v) = value(m) {
-            f.sample(&[("miner", &l.miner), ("address", &l.address)], v);
+    for w in workers {
+        if let Some(v) = value(w) {
+            f.sample(&[("worker", w.name)], v);
         }
     }
 }
 
-/// The whole snapshot as Prometheus text exposition format 0.0.4.
-pub fn render(s: &Snapshot) -> String {
+/// Milliseconds shown as seconds: `35` → `0.035`.
+struct Millis(u64);
+
+impl Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+/// The whole snapshot, then the process's own figures, as Prometheus text exposition
+/// format 0.0.4.
+pub fn render(s: &Snapshot, proc: &ProcessStats) -> String {
     let mut out = Out {
-        text: String::with_capacity(4096 + 2048 * s.pools.len() + 2048 * s.miners.len()),
+        text: String::with_capacity(4096 + 2048 * s.pools.len() + 2048 * s.workers.len()),
         #[cfg(debug_assertions)]
-        seen: Vec::with_capacity(40),
+        seen: Vec::with_capacity(48),
     };
     use Kind::{Counter, Gauge};
 
@@ -278,11 +324,28 @@ pub fn render(s: &Snapshot) -> String {
         "Successful TCP connects to the pool.",
         |p| Some(p.connects),
     );
+    per_pool(
+        &mut out,
+        pools,
+        "hashmux_pool_shares_valid_total",
+        Counter,
+        "Valid miner shares (at the miner's difficulty) on the pool's jobs.",
+        |p| Some(p.shares.valid),
+    );
+    per_pool(
+        &mut out,
+        pools,
+        "hashmux_pool_shares_forwarded_total",
+        Counter,
+        "Valid shares that also met the pool's difficulty and were sent to it.",
+        |p| Some(p.shares.forwarded),
+    );
     {
         let mut f = out.family(
             "hashmux_pool_shares_total",
             Counter,
-            "Shares routed to the pool, by verdict.",
+            "Forwarded shares by outcome: accepted, rejected by the pool, or lost (no answer \
+             will come). Disjoint; the sum trails shares_forwarded by the shares in flight.",
         );
         for p in pools {
             for verdict in POOL_VERDICTS {
@@ -306,15 +369,15 @@ pub fn render(s: &Snapshot) -> String {
     per_pool(
         &mut out,
         pools,
-        "hashmux_pool_work_valid_total",
+        "hashmux_pool_work_valid_hashes_total",
         Counter,
-        "Work of valid shares routed to the pool, in hashes (miner share difficulty x 2^32).",
+        "Work of valid shares on the pool's jobs, in hashes (miner share difficulty x 2^32).",
         |p| Some(p.shares.work_valid),
     );
     per_pool(
         &mut out,
         pools,
-        "hashmux_pool_work_accepted_total",
+        "hashmux_pool_work_accepted_hashes_total",
         Counter,
         "Work of shares the pool accepted, in hashes (pool difficulty x 2^32).",
         |p| Some(p.shares.work_accepted),
@@ -330,10 +393,10 @@ pub fn render(s: &Snapshot) -> String {
     per_pool(
         &mut out,
         pools,
-        "hashmux_pool_rtt_milliseconds",
+        "hashmux_pool_rtt_seconds",
         Gauge,
-        "Last measured request round-trip time to the pool, in milliseconds.",
-        |p| Some(p.rtt_ms),
+        "Last measured submit round-trip time to the pool, in seconds.",
+        |p| Some(Millis(p.rtt_ms)),
     );
     per_pool(
         &mut out,
@@ -378,114 +441,182 @@ pub fn render(s: &Snapshot) -> String {
     per_pool(
         &mut out,
         pools,
-        "hashmux_split_debt",
+        "hashmux_split_debt_ratio_intervals",
         Gauge,
-        "Split controller's accumulated debt, integer ppm x intervals; positive = the pool is owed work.",
-        |p| Some(p.split.debt),
+        "Split controller's accumulated debt: share-of-work error (as a ratio) summed over \
+         control intervals; positive = the pool is owed work.",
+        |p| Some(Ratio(p.split.debt)),
     );
     per_pool(
         &mut out,
         pools,
-        "hashmux_split_pid_p",
+        "hashmux_split_pid_proportional_ratio",
         Gauge,
-        "Split controller's proportional term, integer ppm.",
-        |p| Some(p.split.p),
+        "Split controller's proportional term, as a share of the work.",
+        |p| Some(Ratio(p.split.p)),
     );
     per_pool(
         &mut out,
         pools,
-        "hashmux_split_pid_i",
+        "hashmux_split_pid_integral_ratio",
         Gauge,
-        "Split controller's integral term, integer ppm.",
-        |p| Some(p.split.i),
+        "Split controller's integral term, as a share of the work.",
+        |p| Some(Ratio(p.split.i)),
     );
     per_pool(
         &mut out,
         pools,
-        "hashmux_split_pid_d",
+        "hashmux_split_pid_derivative_ratio",
         Gauge,
-        "Split controller's derivative term, integer ppm.",
-        |p| Some(p.split.d),
+        "Split controller's derivative term, as a share of the work.",
+        |p| Some(Ratio(p.split.d)),
     );
 
-    // Miners.
-    let miners: Vec<(&MinerSnap, MinerLabels)> =
-        s.miners.iter().map(|m| (m, MinerLabels::of(m))).collect();
+    // Miners, by worker name: counters are the worker's totals (they survive reconnects and
+    // restarts); gauges cover its connections open now and have no sample without one.
+    let workers = workers(s);
+    per_worker(
+        &mut out,
+        &workers,
+        "hashmux_miner_connections",
+        Gauge,
+        "Connections open now under the worker name.",
+        |w| Some(w.open.len()),
+    );
+    per_worker(
+        &mut out,
+        &workers,
+        "hashmux_miner_shares_submitted_total",
+        Counter,
+        "Shares the worker submitted (valid plus refused).",
+        |w| Some(w.totals.submitted),
+    );
+    per_worker(
+        &mut out,
+        &workers,
+        "hashmux_miner_shares_valid_total",
+        Counter,
+        "Shares of the worker that met its difficulty and passed hashmux's checks.",
+        |w| Some(w.totals.valid),
+    );
+    {
+        let mut f = out.family(
+            "hashmux_miner_shares_refused_total",
+            Counter,
+            "Shares hashmux refused itself, by reason. Disjoint; with shares_valid they add up \
+             to shares_submitted.",
+        );
+        for w in &workers {
+            for reason in REFUSALS {
+                let n = w.totals.count(reason).unwrap_or(0);
+                f.sample(&[("worker", w.name), ("reason", reason)], n);
+            }
+        }
+    }
+    per_worker(
+        &mut out,
+        &workers,
+        "hashmux_miner_shares_forwarded_total",
+        Counter,
+        "Valid shares of the worker that also met the pool's difficulty and were sent to it.",
+        |w| Some(w.totals.forwarded),
+    );
     {
         let mut f = out.family(
             "hashmux_miner_shares_total",
             Counter,
-            "Shares the miner submitted, by verdict.",
+            "The worker's forwarded shares by outcome: accepted, rejected by the pool, or lost \
+             (no answer will come). Disjoint; the sum trails shares_forwarded by those in flight.",
         );
-        for (m, l) in &miners {
-            for (verdict, n) in ShareCounters::NAMES.into_iter().zip(m.shares.counts()) {
-                f.sample(
-                    &[
-                        ("miner", &l.miner),
-                        ("address", &l.address),
-                        ("verdict", verdict),
-                    ],
-                    n,
-                );
+        for w in &workers {
+            for verdict in POOL_VERDICTS {
+                let n = w.totals.count(verdict).unwrap_or(0);
+                f.sample(&[("worker", w.name), ("verdict", verdict)], n);
             }
         }
     }
-    per_miner(
+    per_worker(
         &mut out,
-        &miners,
-        "hashmux_miner_work_valid_total",
+        &workers,
+        "hashmux_miner_work_valid_hashes_total",
         Counter,
-        "Work of the miner's valid shares, in hashes (miner share difficulty x 2^32).",
-        |m| Some(m.shares.work_valid),
+        "Work of the worker's valid shares, in hashes (miner share difficulty x 2^32).",
+        |w| Some(w.totals.work_valid),
     );
-    per_miner(
+    per_worker(
         &mut out,
-        &miners,
-        "hashmux_miner_hashrate",
+        &workers,
+        "hashmux_miner_hashrate_hashes_per_second",
         Gauge,
-        "Miner's average hashrate since it connected, in hashes per second, from valid work.",
-        |m| Some(m.hashrate),
+        "Hashrate of the worker's open connections over the last 5 minutes, from valid work.",
+        |w| (!w.open.is_empty()).then(|| w.open.iter().map(|m| m.hashrate_5m).sum::<u64>()),
     );
-    per_miner(
+    per_worker(
         &mut out,
-        &miners,
+        &workers,
         "hashmux_miner_difficulty",
         Gauge,
-        "Share difficulty last sent to the miner; no sample before the first.",
-        |m| m.difficulty,
+        "Share difficulty last sent to the worker (the lowest over its open connections).",
+        |w| w.open.iter().filter_map(|m| m.difficulty).min(),
     );
-    per_miner(
+    per_worker(
         &mut out,
-        &miners,
-        "hashmux_miner_switches_total",
-        Counter,
-        "Times the miner was moved from one pool to another.",
-        |m| Some(m.switches),
-    );
-    per_miner(
-        &mut out,
-        &miners,
-        "hashmux_miner_bytes_received_total",
-        Counter,
-        "Bytes received from the miner.",
-        |m| Some(m.bytes_in),
-    );
-    per_miner(
-        &mut out,
-        &miners,
-        "hashmux_miner_bytes_sent_total",
-        Counter,
-        "Bytes sent to the miner.",
-        |m| Some(m.bytes_out),
-    );
-    per_miner(
-        &mut out,
-        &miners,
+        &workers,
         "hashmux_miner_connected_seconds",
         Gauge,
-        "Seconds the miner has been connected.",
-        |m| Some(m.connected_ms / 1000),
+        "Seconds the worker's longest-open connection has been up.",
+        |w| w.open.iter().map(|m| m.connected_ms / 1000).max(),
     );
+    per_worker(
+        &mut out,
+        &workers,
+        "hashmux_miner_switches_total",
+        Counter,
+        "Times the worker's open connections were moved from one pool to another.",
+        |w| (!w.open.is_empty()).then(|| w.open.iter().map(|m| m.switches).sum::<u64>()),
+    );
+    per_worker(
+        &mut out,
+        &workers,
+        "hashmux_miner_received_bytes_total",
+        Counter,
+        "Bytes received on the worker's open connections.",
+        |w| (!w.open.is_empty()).then(|| w.open.iter().map(|m| m.bytes_in).sum::<u64>()),
+    );
+    per_worker(
+        &mut out,
+        &workers,
+        "hashmux_miner_sent_bytes_total",
+        Counter,
+        "Bytes sent on the worker's open connections.",
+        |w| (!w.open.is_empty()).then(|| w.open.iter().map(|m| m.bytes_out).sum::<u64>()),
+    );
+
+    // The process, as every Prometheus client library exports it.
+    out.family(
+        "process_start_time_seconds",
+        Gauge,
+        "Start time of the process since unix epoch in seconds.",
+    )
+    .samples_opt(proc.start_time_ms.map(Millis));
+    out.family(
+        "process_cpu_seconds_total",
+        Counter,
+        "Total user and system CPU time spent in seconds.",
+    )
+    .samples_opt(proc.cpu_ms.map(Millis));
+    out.family(
+        "process_resident_memory_bytes",
+        Gauge,
+        "Resident memory size in bytes.",
+    )
+    .samples_opt(proc.resident_bytes);
+    out.family(
+        "process_open_fds",
+        Gauge,
+        "Number of open file descriptors.",
+    )
+    .samples_opt(proc.open_fds);
     out.text
 }
 
@@ -576,7 +707,17 @@ mod tests {
         }
     }
 
+    /// A snapshot whose worker totals are the miners' counters, summed by name (as the
+    /// core's are while no miner has left).
     fn snapshot(pools: Vec<PoolSnap>, miners: Vec<MinerSnap>) -> Snapshot {
+        let mut workers: Vec<(String, ShareCounters)> = Vec::new();
+        for m in &miners {
+            let name = worker_name(m).to_string();
+            match workers.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, c)) => crate::core::add_counters(c, &m.shares),
+                None => workers.push((name, m.shares.clone())),
+            }
+        }
         Snapshot {
             version: "9.8.7",
             uptime_ms: 123_456,
@@ -586,12 +727,29 @@ mod tests {
             miners,
             refused: 4,
             split: crate::core::split::SplitConfig::default(),
-            workers: Vec::new(),
+            workers,
             departed: ShareCounters::default(),
             sv2: None,
             stratum_port: 3333,
             control: false,
         }
+    }
+
+    const PROC: ProcessStats = ProcessStats {
+        start_time_ms: Some(1_764_633_600_250),
+        cpu_ms: Some(1_230),
+        resident_bytes: Some(2_097_152),
+        open_fds: Some(9),
+    };
+
+    fn render(s: &Snapshot) -> String {
+        super::render(s, &PROC)
+    }
+
+    /// The value of the one sample line `series value`.
+    fn value_of<'a>(out: &'a str, series: &str) -> Option<&'a str> {
+        out.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
     }
 
     #[test]
@@ -610,13 +768,13 @@ mod tests {
         assert!(out.contains(
             "hashmux_pool_rejects_total{pool=\"p\\\"1\",reason=\"Job not \\\"found\\\"\\n\"} 1\n"
         ));
-        assert!(out.contains(
-            "hashmux_miner_switches_total{miner=\"rig\\\\a\",address=\"192.168.1.20:40000\"} 3\n"
-        ));
+        assert!(out.contains("hashmux_miner_switches_total{worker=\"rig\\\\a\"} 3\n"));
         // Every line is one sample or one comment: the newline in the reason did not escape.
         for line in out.lines() {
             assert!(
-                line.starts_with("# ") || line.starts_with("hashmux_"),
+                line.starts_with("# ")
+                    || line.starts_with("hashmux_")
+                    || line.starts_with("process_"),
                 "{line}"
             );
         }
@@ -632,6 +790,15 @@ mod tests {
         assert_eq!(r(1_234_567), "1.234567");
         assert_eq!(r(-5_000), "-0.005000");
         assert_eq!(r(i64::MIN), "-9223372036854.775808");
+    }
+
+    #[test]
+    fn test_millis_formats_as_seconds() {
+        let m = |v| Millis(v).to_string();
+        assert_eq!(m(35), "0.035");
+        assert_eq!(m(0), "0.000");
+        assert_eq!(m(1_500), "1.500");
+        assert_eq!(m(1_764_633_600_250), "1764633600.250");
     }
 
     /// Family name of a `# HELP`/`# TYPE` line, or of a sample line.
@@ -660,7 +827,10 @@ mod tests {
             let mut current = "";
             for line in out.lines() {
                 let name = name_of(line);
-                assert!(name.starts_with("hashmux_"), "{line}");
+                assert!(
+                    name.starts_with("hashmux_") || name.starts_with("process_"),
+                    "{line}"
+                );
                 if line.starts_with("# HELP ") {
                     assert!(!finished.contains(&name), "{name} reopened");
                     if !current.is_empty() {
@@ -680,8 +850,9 @@ mod tests {
                     assert!(kinds.contains_key(name), "sample before TYPE: {line}");
                 }
             }
-            // 6 proxy-wide, 19 per pool, 6 per miner: all present even with no pools or miners.
-            assert_eq!(help.len(), 33, "{help:?}");
+            // 6 proxy-wide, 21 per pool, 13 per worker, 4 process: all present even with no
+            // pools or miners.
+            assert_eq!(help.len(), 44, "{help:?}");
             assert!(help.values().all(|&n| n == 1), "{help:?}");
             assert_eq!(kinds.len(), help.len());
             assert!(kinds.values().all(|&(n, _)| n == 1), "{kinds:?}");
@@ -691,7 +862,7 @@ mod tests {
     #[test]
     fn test_render_one_pool_one_miner_expected_lines() {
         let out = render(&snapshot(vec![pool("p")], vec![miner(7, "rig1")]));
-        let m = r#"miner="rig1",address="192.168.1.20:40000""#;
+        let m = r#"worker="rig1""#;
         let expected = [
             "# HELP hashmux_build_info Always 1; the version label is the running hashmux version."
                 .to_string(),
@@ -705,35 +876,42 @@ mod tests {
             "hashmux_miners_refused_total 4".into(),
             r#"hashmux_pool_up{pool="p"} 1"#.into(),
             r#"hashmux_pool_connects_total{pool="p"} 2"#.into(),
-            r#"hashmux_pool_shares_total{pool="p",verdict="submitted"} 12"#.into(),
-            r#"hashmux_pool_shares_total{pool="p",verdict="valid"} 11"#.into(),
-            r#"hashmux_pool_shares_total{pool="p",verdict="forwarded"} 10"#.into(),
+            r#"hashmux_pool_shares_valid_total{pool="p"} 11"#.into(),
+            r#"hashmux_pool_shares_forwarded_total{pool="p"} 10"#.into(),
             r#"hashmux_pool_shares_total{pool="p",verdict="accepted"} 9"#.into(),
             r#"hashmux_pool_shares_total{pool="p",verdict="rejected"} 1"#.into(),
-            r#"hashmux_pool_shares_total{pool="p",verdict="stale"} 2"#.into(),
             r#"hashmux_pool_shares_total{pool="p",verdict="lost"} 0"#.into(),
-            r#"hashmux_pool_work_valid_total{pool="p"} 21474836480"#.into(),
-            r#"hashmux_pool_work_accepted_total{pool="p"} 6442450944"#.into(),
+            r#"hashmux_pool_work_valid_hashes_total{pool="p"} 21474836480"#.into(),
+            r#"hashmux_pool_work_accepted_hashes_total{pool="p"} 6442450944"#.into(),
             r#"hashmux_pool_difficulty{pool="p"} 0.5"#.into(),
-            r#"hashmux_pool_rtt_milliseconds{pool="p"} 35"#.into(),
+            r#"hashmux_pool_rtt_seconds{pool="p"} 0.035"#.into(),
             r#"hashmux_pool_miners{pool="p"} 1"#.into(),
             r#"hashmux_pool_last_job_age_seconds{pool="p"} 4"#.into(),
             r#"hashmux_split_target_ratio{pool="p"} 0.700000"#.into(),
             r#"hashmux_split_measured_ratio{pool="p"} 0.650500"#.into(),
             r#"hashmux_split_fraction_ratio{pool="p"} 0.748300"#.into(),
-            r#"hashmux_split_debt{pool="p"} 3000"#.into(),
-            r#"hashmux_split_pid_p{pool="p"} 49500"#.into(),
-            r#"hashmux_split_pid_i{pool="p"} -1200"#.into(),
-            r#"hashmux_split_pid_d{pool="p"} 0"#.into(),
-            format!(r#"hashmux_miner_shares_total{{{m},verdict="submitted"}} 7"#),
-            format!(r#"hashmux_miner_shares_total{{{m},verdict="low_difficulty"}} 1"#),
-            format!(r#"hashmux_miner_shares_total{{{m},verdict="malformed"}} 0"#),
+            r#"hashmux_split_debt_ratio_intervals{pool="p"} 0.003000"#.into(),
+            r#"hashmux_split_pid_proportional_ratio{pool="p"} 0.049500"#.into(),
+            r#"hashmux_split_pid_integral_ratio{pool="p"} -0.001200"#.into(),
+            r#"hashmux_split_pid_derivative_ratio{pool="p"} 0.000000"#.into(),
+            format!("hashmux_miner_connections{{{m}}} 1"),
+            format!("hashmux_miner_shares_submitted_total{{{m}}} 7"),
+            format!("hashmux_miner_shares_valid_total{{{m}}} 6"),
+            format!(r#"hashmux_miner_shares_refused_total{{{m},reason="low_difficulty"}} 1"#),
+            format!(r#"hashmux_miner_shares_refused_total{{{m},reason="malformed"}} 0"#),
+            format!("hashmux_miner_shares_forwarded_total{{{m}}} 5"),
             format!(r#"hashmux_miner_shares_total{{{m},verdict="accepted"}} 5"#),
-            format!("hashmux_miner_work_valid_total{{{m}}} 25769803776"),
-            format!("hashmux_miner_hashrate{{{m}}} 415000000"),
+            format!("hashmux_miner_work_valid_hashes_total{{{m}}} 25769803776"),
+            format!("hashmux_miner_hashrate_hashes_per_second{{{m}}} 415000000"),
             format!("hashmux_miner_difficulty{{{m}}} 1"),
             format!("hashmux_miner_switches_total{{{m}}} 3"),
+            format!("hashmux_miner_received_bytes_total{{{m}}} 1200"),
+            format!("hashmux_miner_sent_bytes_total{{{m}}} 3400"),
             format!("hashmux_miner_connected_seconds{{{m}}} 61"),
+            "process_start_time_seconds 1764633600.250".into(),
+            "process_cpu_seconds_total 1.230".into(),
+            "process_resident_memory_bytes 2097152".into(),
+            "process_open_fds 9".into(),
         ];
         let lines: Vec<&str> = out.lines().collect();
         for e in &expected {
@@ -745,10 +923,163 @@ mod tests {
                 .filter(|l| name_of(l) == name && !l.starts_with('#'))
                 .count()
         };
-        assert_eq!(samples("hashmux_pool_shares_total"), 7);
-        assert_eq!(samples("hashmux_miner_shares_total"), 10);
+        assert_eq!(samples("hashmux_pool_shares_total"), 3);
+        assert_eq!(samples("hashmux_miner_shares_total"), 3);
+        assert_eq!(samples("hashmux_miner_shares_refused_total"), 4);
         assert_eq!(samples("hashmux_pool_rejects_total"), 1);
+        assert!(
+            !out.contains("192.168.1.20"),
+            "an address leaked into a label"
+        );
         assert!(out.ends_with('\n'));
+    }
+
+    #[test]
+    fn test_shares_verdicts_sum_to_their_stage_without_double_counting() {
+        let mut m = miner(1, "rig");
+        m.shares = ShareCounters {
+            submitted: 20,
+            valid: 12,
+            low_difficulty: 3,
+            duplicate: 2,
+            stale: 2,
+            malformed: 1,
+            forwarded: 9,
+            accepted: 6,
+            rejected: 2,
+            lost: 1,
+            ..ShareCounters::default()
+        };
+        let out = render(&snapshot(vec![pool("p")], vec![m]));
+        let sum = |prefix: &str| -> u64 {
+            out.lines()
+                .filter(|l| l.starts_with(prefix))
+                .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+                .sum()
+        };
+        let one = |series: &str| value_of(&out, series).unwrap().parse::<u64>().unwrap();
+        let w = r#"{worker="rig""#;
+        // Refusals plus valid shares are every submit, each once.
+        assert_eq!(
+            sum(&format!("hashmux_miner_shares_refused_total{w},"))
+                + one(&format!("hashmux_miner_shares_valid_total{w}}}")),
+            one(&format!("hashmux_miner_shares_submitted_total{w}}}"))
+        );
+        // The pool's verdicts are each forwarded share once (none in flight here).
+        assert_eq!(
+            sum(&format!("hashmux_miner_shares_total{w},")),
+            one(&format!("hashmux_miner_shares_forwarded_total{w}}}"))
+        );
+        // The pool in the fixture has 1 in flight: 10 forwarded, 9 + 1 + 0 answered or lost.
+        assert_eq!(sum("hashmux_pool_shares_total{pool=\"p\","), 10);
+        assert!(
+            !out.contains(r#"verdict="stale""#),
+            "stale is a refusal reason"
+        );
+        assert!(
+            !out.contains(r#"verdict="submitted""#),
+            "a stage is not a verdict"
+        );
+    }
+
+    #[test]
+    fn test_two_connections_of_one_worker_one_series() {
+        let mut a = miner(1, "rig");
+        let mut b = miner(2, "rig");
+        b.addr = "192.168.1.21:51000".parse().unwrap();
+        b.hashrate_5m = 85_000_000;
+        b.difficulty = Some(Difficulty(1 << 31));
+        b.connected_ms = 5_000;
+        a.bytes_in = 100;
+        b.bytes_in = 23;
+        let mut s = snapshot(vec![pool("p")], vec![a, b]);
+        // The worker also had a connection that closed: its shares stay in the totals.
+        s.workers[0].1.submitted += 100;
+        let out = render(&s);
+        let w = r#"{worker="rig"}"#;
+        assert_eq!(
+            value_of(&out, &format!("hashmux_miner_connections{w}")),
+            Some("2")
+        );
+        assert_eq!(
+            value_of(&out, &format!("hashmux_miner_shares_submitted_total{w}")),
+            Some("114")
+        );
+        assert_eq!(
+            value_of(
+                &out,
+                &format!("hashmux_miner_hashrate_hashes_per_second{w}")
+            ),
+            Some("500000000")
+        );
+        assert_eq!(
+            value_of(&out, &format!("hashmux_miner_difficulty{w}")),
+            Some("0.5")
+        );
+        assert_eq!(
+            value_of(&out, &format!("hashmux_miner_connected_seconds{w}")),
+            Some("61")
+        );
+        assert_eq!(
+            value_of(&out, &format!("hashmux_miner_received_bytes_total{w}")),
+            Some("123")
+        );
+        let series: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("hashmux_miner_shares_submitted_total{"))
+            .collect();
+        assert_eq!(series.len(), 1, "{series:?}");
+        assert!(
+            !out.contains(":51000") && !out.contains(":40000"),
+            "a port in a label"
+        );
+        assert!(!out.contains("192.168.1."), "an address in a label");
+    }
+
+    #[test]
+    fn test_worker_with_no_open_connection_keeps_counters_only() {
+        let mut s = snapshot(vec![pool("p")], vec![]);
+        let gone = ShareCounters {
+            submitted: 4,
+            valid: 4,
+            ..ShareCounters::default()
+        };
+        s.workers.push(("old-rig".into(), gone));
+        let out = render(&s);
+        let w = r#"{worker="old-rig"}"#;
+        assert_eq!(
+            value_of(&out, &format!("hashmux_miner_shares_valid_total{w}")),
+            Some("4")
+        );
+        assert_eq!(
+            value_of(&out, &format!("hashmux_miner_connections{w}")),
+            Some("0")
+        );
+        assert_eq!(
+            value_of(
+                &out,
+                &format!("hashmux_miner_hashrate_hashes_per_second{w}")
+            ),
+            None
+        );
+        assert_eq!(
+            value_of(&out, &format!("hashmux_miner_switches_total{w}")),
+            None
+        );
+    }
+
+    #[test]
+    fn test_process_stats_unknown_omits_samples() {
+        let out = super::render(&snapshot(vec![], vec![]), &ProcessStats::default());
+        for name in [
+            "process_start_time_seconds",
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
+            assert!(out.contains(&format!("# TYPE {name} ")), "{name}");
+            assert!(!out.contains(&format!("\n{name} ")), "{name}");
+        }
     }
 
     #[test]
@@ -764,7 +1095,7 @@ mod tests {
         assert!(!out.contains("hashmux_miner_difficulty{"));
         assert!(out.contains("hashmux_pool_up{pool=\"p\"} 0\n"));
         assert!(out.contains(
-            "hashmux_miner_hashrate{miner=\"#3\",address=\"192.168.1.20:40000\"} 415000000\n"
+            "hashmux_miner_hashrate_hashes_per_second{worker=\"(unnamed)\"} 415000000\n"
         ));
     }
 }

@@ -208,7 +208,8 @@ async fn serve(rt: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
             .await
         }
         "/metrics" => {
-            let text = metrics::render(&rt.snapshot());
+            let text =
+                metrics::render(&rt.snapshot(), &crate::stats::process::ProcessStats::read());
             respond(
                 &mut stream,
                 "200 OK",

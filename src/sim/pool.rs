@@ -101,6 +101,7 @@ enum Cmd {
     DropConnections,
     SetSilent(bool),
     SetAnswerSubmits(bool),
+    SetRejectSubmits(bool),
     SetDown(bool),
 }
 
@@ -166,6 +167,12 @@ impl SimPool {
     /// With false, submits are read but never answered (a hung pool).
     pub fn set_answer_submits(&self, answer: bool) {
         self.send(Cmd::SetAnswerSubmits(answer));
+    }
+
+    /// With true, every submit is answered with a reject ("rejected for the test"), whatever
+    /// the share.
+    pub fn set_reject_submits(&self, reject: bool) {
+        self.send(Cmd::SetRejectSubmits(reject));
     }
 
     /// Take the pool down (true): close every connection and refuse new ones at once, as a
@@ -271,6 +278,7 @@ struct Pool<'ex> {
     next_block: Option<Instant>,
     silent: bool,
     answer_submits: bool,
+    reject_submits: bool,
     /// Refusing connections (simulated outage).
     down: bool,
     /// Block of the last job sent to anyone.
@@ -322,6 +330,7 @@ async fn run_pool(
         next_block: None,
         silent: false,
         answer_submits: true,
+        reject_submits: false,
         down: false,
         sent_block: 1,
         cfg,
@@ -440,6 +449,7 @@ impl Pool<'_> {
                 }
             }
             Cmd::SetAnswerSubmits(a) => self.answer_submits = a,
+            Cmd::SetRejectSubmits(r) => self.reject_submits = r,
             Cmd::SetDown(d) => {
                 self.down = d;
                 if d {
@@ -682,7 +692,12 @@ impl Pool<'_> {
                     self.stats().ignored_submits += 1;
                     None
                 } else {
-                    Some(match self.submit(id, &params) {
+                    let verdict = if self.reject_submits {
+                        Err((20, "rejected for the test"))
+                    } else {
+                        self.submit(id, &params)
+                    };
+                    Some(match verdict {
                         Ok(()) => ok_line(&req_id, Value::Bool(true)),
                         Err((code, reason)) => {
                             let mut st = self.stats();

@@ -7,6 +7,7 @@ use crate::work::Difficulty;
 
 pub mod heap;
 pub mod history;
+pub mod process;
 pub mod snapshot;
 pub use snapshot::{MinerSnap, PoolSnap, Snapshot};
 
