@@ -88,12 +88,12 @@ pub fn run(seconds: Option<u64>) -> std::io::Result<()> {
                 .iter()
                 .map(|p| {
                     format!(
-                        "{}: {} target {}% measured {}% ({} miners, {} accepted, {} rejected)",
+                        "{}: {} target {}% measured {}% ({}, {} accepted, {} rejected)",
                         p.name,
                         p.state,
                         p.split.target_ppm / 10_000,
                         p.split.measured_ppm / 10_000,
-                        p.miners,
+                        crate::stats::count_of(p.miners, "miner"),
                         p.shares.accepted,
                         p.shares.rejected
                     )

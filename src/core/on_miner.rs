@@ -26,8 +26,8 @@ impl Core {
         if self.miners.len() >= s.max.min(MAX_MINERS) {
             self.refused += 1;
             log::warn!(target: "miner_refused",
-                "miner table full ({} miners): refusing {addr}",
-                self.miners.len()
+                "miner table full ({}): refusing {addr}",
+                crate::stats::count_of(self.miners.len(), "miner")
             );
             return Err(Refused::TableFull);
         }
@@ -39,7 +39,8 @@ impl Core {
         if same_ip >= s.max_per_address {
             self.refused += 1;
             log::warn!(target: "miner_refused",
-                "{same_ip} miner connections from {} already (miners.max_per_address): refusing {addr}",
+                "{} from {} already (miners.max_per_address): refusing {addr}",
+                crate::stats::count_of(same_ip, "miner connection"),
                 addr.ip()
             );
             return Err(Refused::TooManyFromAddress);
@@ -56,10 +57,10 @@ impl Core {
         self.next_miner_id = id.wrapping_add(1).max(1);
         self.miners.push(Miner::new(id, tag, addr, vd, now));
         log::info!(target: "miner_connected",
-            "miner #{id} connected from {addr} (tag {:02x}{:02x}, {} miners)",
+            "miner #{id} connected from {addr} (tag {:02x}{:02x}, {} now)",
             tag[0],
             tag[1],
-            self.miners.len()
+            crate::stats::count_of(self.miners.len(), "miner")
         );
         Ok(id)
     }
@@ -256,10 +257,13 @@ impl Core {
         let m = &mut self.miners[i];
         if m.on(ev) && m.state == MinerState::Working {
             log::info!(
-                "miner {} ready (extranonce2 size {}, version mask {:?})",
+                "miner {} ready (extranonce2 size {}, {})",
                 m.label(),
                 m.e2_size,
-                m.version_mask
+                match m.version_mask {
+                    Some(mask) => format!("version mask {mask:08x}"),
+                    None => "no version rolling".into(),
+                }
             );
             self.assign(i, now);
         }
@@ -448,9 +452,9 @@ impl Core {
         super::add_counters(&mut self.departed, &m.shares);
         self.fold_worker(&m.worker, &m.shares);
         log::info!(target: "miner_disconnected",
-            "miner {} disconnected: {why} ({} miners)",
+            "miner {} disconnected: {why} ({} left)",
             m.label(),
-            self.miners.len()
+            crate::stats::count_of(self.miners.len(), "miner")
         );
     }
 }

@@ -129,11 +129,10 @@ impl Core {
     fn set_version_mask(&mut self, idx: usize, mask: Option<u32>) {
         let p = &mut self.pools[idx];
         p.version_mask = mask;
-        log::info!(
-            "pool {}: version rolling mask {:?}",
-            p.cfg.name,
-            mask.map(|m| format!("{m:08x}"))
-        );
+        match mask {
+            Some(m) => log::info!("pool {}: version rolling mask {m:08x}", p.cfg.name),
+            None => log::info!("pool {}: no version rolling", p.cfg.name),
+        }
         let Some(mask) = mask else { return };
         // Miners working for this pool with a wider mask are told (some firmwares honour it).
         for m in self.miners.iter_mut() {

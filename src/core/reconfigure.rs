@@ -72,7 +72,8 @@ impl Core {
             }
         }
         self.pid.reset();
-        log::info!(target: "control", "split weights set: {weights:?}");
+        let list: Vec<String> = weights.iter().map(|(n, w)| format!("{n}={w}")).collect();
+        log::info!(target: "control", "split weights set: {}", list.join(", "));
         self.reassign(now);
         Ok(())
     }

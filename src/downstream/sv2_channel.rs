@@ -292,8 +292,11 @@ impl Channel {
         };
         if r.is_ok() {
             log::info!(
-                "sv2 miner {peer}: {:?} channel {} open (extranonce prefix {:02x}{:02x}, {} bytes to roll)",
-                self.kind,
+                "sv2 miner {peer}: {} channel {} open (extranonce prefix {:02x}{:02x}, {} bytes to roll)",
+                match self.kind {
+                    ChannelKind::Standard => "standard",
+                    ChannelKind::Extended => "extended",
+                },
                 self.id,
                 tag[0],
                 tag[1],

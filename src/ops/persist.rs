@@ -198,19 +198,22 @@ pub fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Write the core's stats file now (if one is configured). Errors are logged, never fatal.
-pub fn save(core: &mut crate::core::Core) {
-    let Some(path) = core.config().stats.file.clone() else {
-        return;
-    };
+/// Returns the file written, or `None` when none is configured or the write failed.
+pub fn save(core: &mut crate::core::Core) -> Option<std::path::PathBuf> {
+    let path = core.config().stats.file.clone()?;
     let mut saved = core.take_saved();
     let text = encode(&saved);
     if let Some(h) = saved.history.take() {
         core.restore_history(h);
     }
     match write_file(&path, &text) {
-        Ok(()) => log::debug!("stats saved to {}", path.display()),
+        Ok(()) => {
+            log::debug!("stats saved to {}", path.display());
+            Some(path)
+        }
         Err(e) => {
-            log::warn!(target: "stats_save_failed", "cannot write stats file {}: {e}", path.display())
+            log::warn!(target: "stats_save_failed", "cannot write stats file {}: {e}", path.display());
+            None
         }
     }
 }
@@ -270,6 +273,31 @@ mod tests {
             ],
             history: Some(h),
         }
+    }
+
+    fn core_with_stats(stats: &str) -> crate::core::Core {
+        let json = format!(
+            r#"{{"pools":[{{"name":"a","url":"stratum+tcp://127.0.0.1:1","user":"u"}}]{stats}}}"#
+        );
+        let cfg = crate::ops::config::parse(json.as_bytes()).expect("config parses");
+        crate::core::Core::new(cfg, 0)
+    }
+
+    #[test]
+    fn test_no_stats_file_save_writes_nothing() {
+        assert_eq!(save(&mut core_with_stats("")), None);
+    }
+
+    #[test]
+    fn test_stats_file_configured_save_writes_it() {
+        let dir = std::env::temp_dir().join(format!("hashmux-persist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stats.txt");
+        let stats = format!(r#","stats":{{"file":"{}"}}"#, path.display());
+        assert_eq!(save(&mut core_with_stats(&stats)), Some(path.clone()));
+        let written = std::fs::read(&path).unwrap();
+        assert!(decode(&written).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -147,7 +147,9 @@ impl Shared {
                         log::warn!("pool #{idx}: output buffer full; dropping the connection");
                     }
                 }
-                Action::SaveStats => crate::ops::persist::save(&mut core),
+                Action::SaveStats => {
+                    crate::ops::persist::save(&mut core);
+                }
             }
         }
         drop(io);
@@ -186,8 +188,9 @@ impl Shared {
         }
     }
 
-    fn save_stats(&self) {
-        self.with_core(|c, _| crate::ops::persist::save(c));
+    /// Write the stats file if one is configured; the file written, if any.
+    fn save_stats(&self) -> Option<std::path::PathBuf> {
+        self.with_core(|c, _| crate::ops::persist::save(c))
     }
 }
 
@@ -457,8 +460,14 @@ async fn serve(
             smol::Timer::after(Duration::from_secs(1)).await;
             if signals {
                 if crate::ops::signal::stop_requested() {
-                    r.save_stats();
-                    log::info!(target: "shutdown", "stopping (signal); stats saved");
+                    match r.save_stats() {
+                        Some(path) => log::info!(
+                            target: "shutdown",
+                            "stopping (signal); stats saved to {}",
+                            path.display()
+                        ),
+                        None => log::info!(target: "shutdown", "stopping (signal)"),
+                    }
                     std::process::exit(0);
                 }
                 if crate::ops::signal::take_hup() {

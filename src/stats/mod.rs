@@ -131,6 +131,15 @@ impl RejectReasons {
     }
 }
 
+/// `n` and a noun in the right number, for log lines: `1 miner`, `0 miners`, `2 miners`.
+pub fn count_of(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Longest prefix of `s` of at most `max` bytes that ends on a char boundary.
 pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -158,6 +167,13 @@ mod tests {
         assert_eq!(r.iter().find(|e| e.0 == "stale").map(|e| e.1), Some(2));
         assert_eq!(r.iter().count(), 8);
         assert_eq!(r.other, 3);
+    }
+
+    #[test]
+    fn test_count_of_one_and_many() {
+        assert_eq!(count_of(0, "miner"), "0 miners");
+        assert_eq!(count_of(1, "miner"), "1 miner");
+        assert_eq!(count_of(2, "miner"), "2 miners");
     }
 
     #[test]

@@ -265,6 +265,7 @@ fn error_text(e: &Value<'_>) -> String {
             .and_then(|m| m.as_str())
             .unwrap_or("no reason given")
             .into(),
-        other => format!("{other:?}"),
+        Value::Number(n) => format!("error {n}"),
+        Value::Bool(b) => format!("error {b}"),
     }
 }
