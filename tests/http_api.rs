@@ -44,6 +44,12 @@ fn test_http_pages_show_pools_and_hide_passwords() {
     let v: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
     assert_eq!(v["pools"][0]["name"], "p");
     assert_eq!(v["pools"][0]["state"], "live");
+    // As the README promises: worker totals and the split history, work in a precise unit.
+    assert!(v["workers"].is_array(), "{json}");
+    assert_eq!(v["history"]["interval_s"], 60);
+    assert_eq!(v["history"]["pools"][0]["name"], "p");
+    assert!(v["history"]["pools"][0]["actual_permille"].is_array());
+    assert!(v["pools"][0]["shares"]["work_valid_diff1_shares"].is_number());
     let (status, page) = get(web, "/");
     assert_eq!(status, 200);
     assert!(page.contains("<h2>Pools</h2>") && page.contains(">p<"));

@@ -3,6 +3,7 @@
 
 use super::Core;
 use crate::ops::persist::Saved;
+use crate::stats::snapshot::PoolHistory;
 use crate::stats::{MinerSnap, PoolSnap, ShareCounters, Snapshot};
 
 /// Most workers whose totals are kept (beyond it, new names are folded into "(others)").
@@ -19,6 +20,15 @@ pub fn add_counters(into: &mut ShareCounters, c: &ShareCounters) {
         into.work_valid + c.work_valid,
         into.work_accepted + c.work_accepted,
     );
+}
+
+/// A pool's value in a history sample, [`NO_DATA`] outside the table.
+///
+/// [`NO_DATA`]: crate::stats::history::NO_DATA
+fn at(v: &[u16], idx: usize) -> u16 {
+    v.get(idx)
+        .copied()
+        .unwrap_or(crate::stats::history::NO_DATA)
 }
 
 fn worker_name(w: &str) -> &str {
@@ -185,6 +195,21 @@ impl Core {
             sv2: None,
             stratum_port: self.cfg.listen.port(),
             control: self.cfg.api_token.is_some(),
+            history: Vec::new(),
         }
+    }
+
+    /// The split history of each configured pool, oldest minute first (for `/api/stats`;
+    /// the page draws it from [`Core::history`] directly).
+    pub fn history_snap(&self) -> Vec<PoolHistory> {
+        self.pools
+            .iter()
+            .filter(|p| !p.vacant)
+            .map(|p| PoolHistory {
+                pool: p.cfg.name.to_string(),
+                target_permille: self.history.iter().map(|s| at(&s.target, p.idx)).collect(),
+                actual_permille: self.history.iter().map(|s| at(&s.actual, p.idx)).collect(),
+            })
+            .collect()
     }
 }

@@ -732,6 +732,7 @@ mod tests {
             sv2: None,
             stratum_port: 3333,
             control: false,
+            history: Vec::new(),
         }
     }
 

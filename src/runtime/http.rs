@@ -219,7 +219,9 @@ async fn serve(rt: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
             .await
         }
         "/api/stats" => {
-            let json = rt.snapshot().to_json();
+            let mut snap = rt.snapshot();
+            snap.history = rt.with_core(|c, _| c.history_snap());
+            let json = snap.to_json();
             respond(&mut stream, "200 OK", "application/json", json.as_bytes()).await
         }
         "/healthz" => {

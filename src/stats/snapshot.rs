@@ -1,5 +1,13 @@
 //! A point-in-time copy of everything the stats page, the JSON API and tests show. Plain
-//! owned data (`Send`), built on demand by [`crate::core::Core::snapshot`].
+//! owned data (`Send`), built on demand by [`crate::core::Core::snapshot`], and its JSON form
+//! for `/api/stats` ([`Snapshot::to_json`]).
+//!
+//! JSON units: work as `work_*_diff1_shares`, difficulty-1 shares (hashes / 2^32) written as
+//! an exact integer part and nine fractional digits by integer arithmetic, so a small miner's
+//! work is never 0 (the older `work_valid` / `work_accepted` keep their whole-unit truncation
+//! for readers that use them); hashrates in H/s; ages and durations in whole seconds (`_s`);
+//! split shares in ppm or permille as their names say; history values `null` where a minute
+//! has no data.
 
 use super::ShareCounters;
 use crate::work::Difficulty;
@@ -93,6 +101,18 @@ pub struct Snapshot {
     pub stratum_port: u16,
     /// An `api_token` is configured: the page offers its controls.
     pub control: bool,
+    /// The split history per pool, oldest minute first; empty unless asked for
+    /// ([`crate::core::Core::history_snap`], filled for `/api/stats` only).
+    pub history: Vec<PoolHistory>,
+}
+
+/// One pool's last 24 h of the split, one value per closed minute, oldest first, in tenths of
+/// a percent; [`crate::stats::history::NO_DATA`] where the minute has no data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolHistory {
+    pub pool: String,
+    pub target_permille: Vec<u16>,
+    pub actual_permille: Vec<u16>,
 }
 
 /// Where SV2 miners connect and the key they must be configured with.
@@ -168,7 +188,14 @@ impl Snapshot {
                 json_str(&mut s, r);
                 let _ = write!(s, ":{n}");
             }
-            s.push_str("}}");
+            s.push('}');
+            let _ = write!(
+                s,
+                ",\"actual_24h_permille\":{},\"rtt_s\":{}.{:03}}}",
+                json_opt(p.actual_24h_permille),
+                p.rtt_ms / 1000,
+                p.rtt_ms % 1000
+            );
         }
         s.push_str("],\"miners\":[");
         for (i, m) in self.miners.iter().enumerate() {
@@ -199,9 +226,37 @@ impl Snapshot {
                 m.last_share_age_ms.map(|a| (a / 1000).to_string()).unwrap_or_else(|| "null".into())
             );
             counters_json(&mut s, &m.shares);
+            let _ = write!(
+                s,
+                ",\"hashrate_5m\":{},\"hashrate_1h\":{},\"bytes_in\":{},\"bytes_out\":{}}}",
+                m.hashrate_5m, m.hashrate_1h, m.bytes_in, m.bytes_out
+            );
+        }
+        s.push_str("],\"workers\":[");
+        for (i, (name, c)) in self.workers.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            json_str(&mut s, name);
+            s.push_str(",\"shares\":");
+            counters_json(&mut s, c);
             s.push('}');
         }
-        s.push_str("],\"departed_miners_shares\":");
+        s.push_str("],\"history\":{\"interval_s\":60,\"pools\":[");
+        for (i, h) in self.history.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            json_str(&mut s, &h.pool);
+            s.push_str(",\"target_permille\":");
+            permille_list(&mut s, &h.target_permille);
+            s.push_str(",\"actual_permille\":");
+            permille_list(&mut s, &h.actual_permille);
+            s.push('}');
+        }
+        s.push_str("]},\"departed_miners_shares\":");
         counters_json(&mut s, &self.departed);
         s.push_str(",\"sv2\":");
         match &self.sv2 {
@@ -226,10 +281,46 @@ fn counters_json(s: &mut String, c: &ShareCounters) {
     }
     let _ = write!(
         s,
-        "\"work_valid\":{},\"work_accepted\":{}}}",
+        "\"work_valid\":{},\"work_accepted\":{},\"work_valid_diff1_shares\":{},\"work_accepted_diff1_shares\":{}}}",
         c.work_valid >> 32,
-        c.work_accepted >> 32
+        c.work_accepted >> 32,
+        Diff1Shares(c.work_valid),
+        Diff1Shares(c.work_accepted)
     );
+}
+
+/// Work in hashes shown as difficulty-1 shares (hashes / 2^32): the exact integer part and
+/// nine fractional digits, truncated (integer arithmetic only).
+struct Diff1Shares(u128);
+
+impl std::fmt::Display for Diff1Shares {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let frac = ((self.0 & 0xffff_ffff) * 1_000_000_000) >> 32;
+        write!(f, "{}.{:09}", self.0 >> 32, frac)
+    }
+}
+
+/// `v` or `null`.
+fn json_opt(v: Option<impl std::fmt::Display>) -> String {
+    v.map_or_else(|| "null".into(), |v| v.to_string())
+}
+
+/// A JSON array of permille values, `null` for [`NO_DATA`].
+///
+/// [`NO_DATA`]: crate::stats::history::NO_DATA
+fn permille_list(s: &mut String, v: &[u16]) {
+    s.push('[');
+    for (i, &x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        if x == crate::stats::history::NO_DATA {
+            s.push_str("null");
+        } else {
+            let _ = write!(s, "{x}");
+        }
+    }
+    s.push(']');
 }
 
 /// Append `v` as a JSON string.
@@ -246,4 +337,134 @@ pub fn json_str(s: &mut String, v: &str) {
         }
     }
     s.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::split::pid::PoolTerms;
+    use crate::stats::history::NO_DATA;
+
+    #[test]
+    fn test_diff1_shares_small_work_is_not_zero() {
+        let d = |w: u128| Diff1Shares(w).to_string();
+        assert_eq!(d(0), "0.000000000");
+        assert_eq!(d(1 << 32), "1.000000000");
+        assert_eq!(d(3 << 31), "1.500000000");
+        // A share at difficulty 0.0002 (858,993 hashes): the old whole-unit field shows 0.
+        assert_eq!(d(858_993), "0.000199999");
+        assert_eq!(d(1), "0.000000000");
+        assert_eq!(d(u128::MAX), "79228162514264337593543950335.999999999");
+    }
+
+    fn snapshot() -> Snapshot {
+        let shares = ShareCounters {
+            submitted: 3,
+            valid: 3,
+            forwarded: 1,
+            accepted: 1,
+            work_valid: 3 * 858_993,
+            work_accepted: 858_993,
+            ..ShareCounters::default()
+        };
+        Snapshot {
+            version: "1.2.3",
+            uptime_ms: 61_000,
+            heap_bytes: 1,
+            heap_peak_bytes: 2,
+            pools: vec![PoolSnap {
+                name: "a".into(),
+                address: "pool.example:3333".into(),
+                state: "live",
+                protocol: "sv1",
+                encrypted: false,
+                priority: 0,
+                weight: 1,
+                difficulty: Difficulty(858_993),
+                extranonce2_size: 4,
+                version_mask: None,
+                shares: shares.clone(),
+                rejects: vec![],
+                connects: 1,
+                last_error: String::new(),
+                last_job_age_ms: None,
+                rtt_ms: 42,
+                miners: 1,
+                actual_24h_permille: Some(1000),
+                split: PoolTerms::default(),
+            }],
+            miners: vec![MinerSnap {
+                id: 1,
+                worker: "acct.rig".into(),
+                agent: "cgminer".into(),
+                protocol: "sv1",
+                addr: "192.168.1.9:4000".parse().unwrap(),
+                tag: "0001".into(),
+                extranonce2_size: 4,
+                pool: Some("a".into()),
+                difficulty: Some(Difficulty(858_993)),
+                shares: shares.clone(),
+                connected_ms: 61_000,
+                last_share_age_ms: Some(2_000),
+                switches: 0,
+                bytes_in: 10,
+                bytes_out: 20,
+                hashrate_5m: 40_000,
+                hashrate_1h: 30_000,
+                hashrate: 42_000,
+            }],
+            refused: 0,
+            workers: vec![
+                ("acct.rig".into(), shares),
+                ("old".into(), Default::default()),
+            ],
+            split: crate::core::split::SplitConfig::default(),
+            departed: ShareCounters::default(),
+            sv2: None,
+            history: vec![PoolHistory {
+                pool: "a".into(),
+                target_permille: vec![1000, 1000],
+                actual_permille: vec![NO_DATA, 998],
+            }],
+        }
+    }
+
+    #[cfg(feature = "sim")]
+    #[test]
+    fn test_json_has_workers_history_and_precise_work() {
+        let v: serde_json::Value = serde_json::from_str(&snapshot().to_json()).expect("JSON");
+        let m = &v["miners"][0];
+        assert_eq!(m["shares"]["work_valid"], 0, "the old field truncates");
+        let w = m["shares"]["work_valid_diff1_shares"].as_f64().unwrap();
+        assert!((w - 0.0006).abs() < 1e-6, "{w}");
+        assert_eq!(m["hashrate_5m"], 40_000);
+        assert_eq!(m["hashrate_1h"], 30_000);
+        assert_eq!(m["hashrate"], 42_000);
+        assert_eq!(v["workers"][0]["name"], "acct.rig");
+        assert_eq!(v["workers"][0]["shares"]["valid"], 3);
+        assert_eq!(v["workers"][1]["name"], "old");
+        assert_eq!(v["history"]["interval_s"], 60);
+        let h = &v["history"]["pools"][0];
+        assert_eq!(h["name"], "a");
+        assert_eq!(h["target_permille"], serde_json::json!([1000, 1000]));
+        assert_eq!(h["actual_permille"], serde_json::json!([null, 998]));
+        let p = &v["pools"][0];
+        assert_eq!(p["actual_24h_permille"], 1000);
+        assert_eq!(p["rtt_ms"], 42);
+        assert_eq!(p["rtt_s"].as_f64(), Some(0.042));
+        assert!(p["shares"]["work_accepted_diff1_shares"].as_f64().unwrap() > 0.0);
+        assert_eq!(p["last_job_age_s"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn test_json_without_history_has_empty_lists() {
+        let mut s = snapshot();
+        s.history.clear();
+        s.workers.clear();
+        let j = s.to_json();
+        assert!(
+            j.contains(r#""workers":[],"history":{"interval_s":60,"pools":[]}"#),
+            "{j}"
+        );
+    }
 }
