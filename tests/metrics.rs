@@ -219,4 +219,15 @@ fn test_running_proxy_pool_rejects_sample_has_every_family() {
         }
         assert!(is_sample_line(line), "not a sample line: {line:?}");
     }
+    // The sample exercises every family, so promtool and the parser see each one filled in.
+    for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = family.split(' ').next().unwrap();
+        let filled = text.lines().any(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        });
+        let optional =
+            name.starts_with("process_") && !std::path::Path::new("/proc/self/stat").exists();
+        assert!(filled || optional, "family {name} has no sample:\n{text}");
+    }
 }
