@@ -245,10 +245,10 @@ impl Core {
         if was_live || p.failures == 1 || !lost.is_empty() {
             p.down_reported_ms = now;
             log::warn!(target: "pool_lost",
-                "pool {} lost{}: {why}; {} unanswered shares counted lost; retry in {delay} ms",
+                "pool {} lost{}: {why}; {} counted lost; retry in {delay} ms",
                 p.cfg.name,
                 if was_live { " (was live)" } else { "" },
-                lost.len()
+                crate::stats::count_of(lost.len(), "unanswered share")
             );
         } else if now.saturating_sub(p.down_reported_ms) >= DOWN_REPORT_MS {
             p.down_reported_ms = now;

@@ -422,10 +422,10 @@ impl Sv2Miner {
                 server::codes::CHANNEL_CAPACITY_EXHAUSTED,
             );
             log::warn!(
-                "sv2 miner {}: refused channel request {} ({} channels, at most {MAX_CHANNELS} per connection, one opening at a time)",
+                "sv2 miner {}: refused channel request {} ({} open, at most {MAX_CHANNELS} per connection, one opening at a time)",
                 self.peer,
                 o.request_id,
-                self.channels.len()
+                crate::stats::count_of(self.channels.len(), "channel")
             );
             return None;
         }
