@@ -823,3 +823,51 @@ fn test_live_pool_without_version_rolling_miner_asking_for_it_mines_without() {
     )));
     assert_eq!(notifies(&sent, id).len(), 1, "the miner gets work");
 }
+
+#[test]
+fn test_miners_connect_and_leave_log_lines_read_plainly() {
+    capture::start();
+    let mut w = World::one_pool();
+    w.pool_up(0, &[1, 2, 3, 4], 8);
+    let a: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let rolling = w.core.miner_connected(a, w.now).unwrap();
+    w.miner_ev(
+        rolling,
+        Downstream::Configure {
+            req: "0",
+            version_rolling: true,
+            mask: WANTED_VERSION_MASK,
+        },
+    );
+    w.miner_ev(
+        rolling,
+        Downstream::Subscribe {
+            req: "1",
+            agent: None,
+        },
+    );
+    w.miner_ev(
+        rolling,
+        Downstream::Authorize {
+            req: "2",
+            user: "w",
+        },
+    );
+    let plain = w.miner("127.0.0.2:9");
+    w.miner_ev(plain, Downstream::Gone { why: "closed" });
+    let lines = capture::lines();
+    let has = |s: &str| lines.iter().any(|l| l.contains(s));
+    for expected in [
+        "version rolling mask 1fffe000",
+        ", 1 miner now)",
+        "2 miners now",
+        "version mask 1fffe000)",
+        "no version rolling)",
+        "(1 miner left)",
+    ] {
+        assert!(has(expected), "{expected:?} not in {lines:#?}");
+    }
+    for debug_text in ["Some(", "None", "1 miners"] {
+        assert!(!has(debug_text), "{debug_text:?} in {lines:#?}");
+    }
+}
