@@ -195,7 +195,6 @@ impl Core {
             sv2: None,
             stratum_port: self.cfg.listen.port(),
             control: self.cfg.api_token.is_some(),
-            history: Vec::new(),
         }
     }
 

@@ -732,7 +732,6 @@ mod tests {
             sv2: None,
             stratum_port: 3333,
             control: false,
-            history: Vec::new(),
         }
     }
 

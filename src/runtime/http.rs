@@ -219,9 +219,8 @@ async fn serve(rt: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
             .await
         }
         "/api/stats" => {
-            let mut snap = rt.snapshot();
-            snap.history = rt.with_core(|c, _| c.history_snap());
-            let json = snap.to_json();
+            let history = rt.with_core(|c, _| c.history_snap());
+            let json = rt.snapshot().to_json_with(&history);
             respond(&mut stream, "200 OK", "application/json", json.as_bytes()).await
         }
         "/healthz" => {

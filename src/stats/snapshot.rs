@@ -7,7 +7,7 @@
 //! work is never 0 (the older `work_valid` / `work_accepted` keep their whole-unit truncation
 //! for readers that use them); hashrates in H/s; ages and durations in whole seconds (`_s`);
 //! split shares in ppm or permille as their names say; history values `null` where a minute
-//! has no data.
+//! has no data (the history is passed to [`Snapshot::to_json_with`], not carried).
 
 use super::ShareCounters;
 use crate::work::Difficulty;
@@ -101,9 +101,6 @@ pub struct Snapshot {
     pub stratum_port: u16,
     /// An `api_token` is configured: the page offers its controls.
     pub control: bool,
-    /// The split history per pool, oldest minute first; empty unless asked for
-    /// ([`crate::core::Core::history_snap`], filled for `/api/stats` only).
-    pub history: Vec<PoolHistory>,
 }
 
 /// One pool's last 24 h of the split, one value per closed minute, oldest first, in tenths of
@@ -128,8 +125,15 @@ impl Snapshot {
         self.pools.iter().find(|p| p.name == name)
     }
 
-    /// JSON for `/api/stats`. Never contains pool passwords (the snapshot has none).
+    /// JSON for `/api/stats` with an empty `history` (see [`Snapshot::to_json_with`]).
     pub fn to_json(&self) -> String {
+        self.to_json_with(&[])
+    }
+
+    /// JSON for `/api/stats`, with the split history given (the snapshot does not carry it:
+    /// the page and `/metrics` do not need a copy). Never contains pool passwords (the
+    /// snapshot has none).
+    pub fn to_json_with(&self, history: &[PoolHistory]) -> String {
         let mut s = String::with_capacity(1024 + 512 * (self.pools.len() + self.miners.len()));
         let sp = &self.split;
         let _ = write!(
@@ -244,7 +248,7 @@ impl Snapshot {
             s.push('}');
         }
         s.push_str("],\"history\":{\"interval_s\":60,\"pools\":[");
-        for (i, h) in self.history.iter().enumerate() {
+        for (i, h) in history.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
@@ -421,18 +425,22 @@ mod tests {
             split: crate::core::split::SplitConfig::default(),
             departed: ShareCounters::default(),
             sv2: None,
-            history: vec![PoolHistory {
-                pool: "a".into(),
-                target_permille: vec![1000, 1000],
-                actual_permille: vec![NO_DATA, 998],
-            }],
         }
+    }
+
+    fn history() -> Vec<PoolHistory> {
+        vec![PoolHistory {
+            pool: "a".into(),
+            target_permille: vec![1000, 1000],
+            actual_permille: vec![NO_DATA, 998],
+        }]
     }
 
     #[cfg(feature = "sim")]
     #[test]
     fn test_json_has_workers_history_and_precise_work() {
-        let v: serde_json::Value = serde_json::from_str(&snapshot().to_json()).expect("JSON");
+        let v: serde_json::Value =
+            serde_json::from_str(&snapshot().to_json_with(&history())).expect("JSON");
         let m = &v["miners"][0];
         assert_eq!(m["shares"]["work_valid"], 0, "the old field truncates");
         let w = m["shares"]["work_valid_diff1_shares"].as_f64().unwrap();
@@ -459,7 +467,6 @@ mod tests {
     #[test]
     fn test_json_without_history_has_empty_lists() {
         let mut s = snapshot();
-        s.history.clear();
         s.workers.clear();
         let j = s.to_json();
         assert!(
