@@ -596,25 +596,25 @@ pub fn render(s: &Snapshot, proc: &ProcessStats) -> String {
     out.family(
         "process_start_time_seconds",
         Gauge,
-        "Start time of the process since unix epoch in seconds.",
+        "When the process started, in seconds since the Unix epoch.",
     )
     .samples_opt(proc.start_time_ms.map(Millis));
     out.family(
         "process_cpu_seconds_total",
         Counter,
-        "Total user and system CPU time spent in seconds.",
+        "User plus system CPU time the process has used, in seconds.",
     )
     .samples_opt(proc.cpu_ms.map(Millis));
     out.family(
         "process_resident_memory_bytes",
         Gauge,
-        "Resident memory size in bytes.",
+        "Resident set size of the process, in bytes.",
     )
     .samples_opt(proc.resident_bytes);
     out.family(
         "process_open_fds",
         Gauge,
-        "Number of open file descriptors.",
+        "File descriptors the process has open.",
     )
     .samples_opt(proc.open_fds);
     out.text
