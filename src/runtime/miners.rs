@@ -133,6 +133,7 @@ impl Shared {
         self.with_core(|c, now| c.handle_miner(id, Downstream::Gone { why }, now));
     }
 
+    #[cfg(feature = "sv2")]
     /// Miner `id` ended but its connection goes on (an SV2 channel closed; the connection's
     /// other channels share its output): tell the core, leave the output open.
     pub(super) fn release_miner(&self, id: MinerId, why: &str) {

@@ -392,6 +392,10 @@ mod tests {
                 connects: 1,
                 last_error: String::new(),
                 last_job_age_ms: None,
+                last_share_age_ms: None,
+                state_age_ms: 61_000,
+                user: "acct".into(),
+                disabled: false,
                 rtt_ms: 42,
                 miners: 1,
                 actual_24h_permille: Some(1000),
@@ -410,11 +414,13 @@ mod tests {
                 shares: shares.clone(),
                 connected_ms: 61_000,
                 last_share_age_ms: Some(2_000),
+                best_share: None,
                 switches: 0,
                 bytes_in: 10,
                 bytes_out: 20,
                 hashrate_5m: 40_000,
                 hashrate_1h: 30_000,
+                sparkline: [None; 12],
                 hashrate: 42_000,
             }],
             refused: 0,
@@ -425,6 +431,8 @@ mod tests {
             split: crate::core::split::SplitConfig::default(),
             departed: ShareCounters::default(),
             sv2: None,
+            stratum_port: 3333,
+            control: false,
         }
     }
 
