@@ -5,6 +5,7 @@ use super::Core;
 use crate::ops::persist::Saved;
 use crate::stats::snapshot::PoolHistory;
 use crate::stats::{MinerSnap, PoolSnap, ShareCounters, Snapshot};
+use crate::work::Difficulty;
 
 /// Most workers whose totals are kept (beyond it, new names are folded into "(others)").
 pub const MAX_WORKERS: usize = 256;
@@ -15,11 +16,13 @@ pub fn add_counters(into: &mut ShareCounters, c: &ShareCounters) {
     for (s, x) in sum.iter_mut().zip(c.counts()) {
         *s += x;
     }
+    let best = into.best.max(c.best);
     *into = ShareCounters::from_counts(
         sum,
         into.work_valid + c.work_valid,
         into.work_accepted + c.work_accepted,
     );
+    into.best = best;
 }
 
 /// A pool's value in a history sample, [`NO_DATA`] outside the table.
@@ -169,7 +172,7 @@ impl Core {
                     connected_ms: up,
                     last_share_age_ms: (m.last_share_ms > 0)
                         .then(|| now.saturating_sub(m.last_share_ms)),
-                    best_share: (m.best_share.0 > 0).then_some(m.best_share),
+                    best_share: (m.shares.best > 0).then_some(Difficulty(m.shares.best)),
                     switches: m.switches,
                     bytes_in: m.bytes_in,
                     bytes_out: 0,

@@ -153,8 +153,6 @@ pub struct Miner {
     /// A newer job of its pool is waiting for the gap to pass (sent by the next tick).
     pub job_due: bool,
     pub last_share_ms: u64,
-    /// The best share this session: the difficulty its hash met (0: none yet).
-    pub best_share: Difficulty,
     pub shares: ShareCounters,
     pub switches: u64,
     pub bytes_in: u64,
@@ -281,7 +279,6 @@ impl Miner {
             last_clean_ms: 0,
             job_due: false,
             last_share_ms: 0,
-            best_share: Difficulty(0),
             shares: ShareCounters::default(),
             switches: 0,
             bytes_in: 0,

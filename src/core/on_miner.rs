@@ -338,7 +338,8 @@ impl Core {
             return Err(Refusal::Duplicate);
         }
         m.shares.add_valid(local);
-        m.best_share = m.best_share.max(crate::work::Difficulty::from_hash(&hash));
+        m.shares
+            .note_best(crate::work::Difficulty::from_hash(&hash));
         m.vardiff.record(local);
         m.rate.add(now, local.0);
         m.last_share_ms = now;

@@ -323,11 +323,11 @@ fn miner_card(h: &mut String, s: &Snapshot, m: &MinerSnap) {
     };
     let last_class = if idle >= STALE_MINER_MS { "down" } else { "" };
     // The worker's totals include this session.
-    let ever = s
+    let (ever, best_ever) = s
         .workers
         .iter()
         .find(|(w, _)| w == &m.worker)
-        .map_or(m.shares.valid, |(_, c)| c.valid);
+        .map_or((m.shares.valid, m.shares.best), |(_, c)| (c.valid, c.best));
     let _ = write!(
         h,
         "<div class=card><h3>{} <span class=muted>{} · {}</span></h3><dl><dt>pool</dt><dd>{}</dd>",
@@ -347,9 +347,15 @@ fn miner_card(h: &mut String, s: &Snapshot, m: &MinerSnap) {
     let _ = write!(
         h,
         "<dt>best share</dt><dd>{}</dd><dt>last share</dt><dd class='{last_class}'>{last}</dd>",
-        m.best_share
-            .map(|d| format!("{} this session", difficulty(d)))
-            .unwrap_or_else(|| "none yet".into())
+        match (m.best_share, best_ever) {
+            (Some(d), e) => format!(
+                "{} this session · {} ever",
+                difficulty(d),
+                difficulty(Difficulty(e.max(d.0)))
+            ),
+            (None, 0) => "none yet".into(),
+            (None, e) => format!("none this session · {} ever", difficulty(Difficulty(e))),
+        }
     );
     let c = &m.shares;
     let _ = write!(

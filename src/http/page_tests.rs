@@ -289,3 +289,23 @@ fn test_sparkline_scaled_to_its_peak_gaps_before_connect_left_out() {
     assert_eq!(pts[9], "55,1");
     assert!(svg.starts_with("<svg width=60 height=16"));
 }
+
+#[test]
+fn test_miner_best_share_this_session_and_ever() {
+    let mut s = snapshot(
+        vec![pool("main", "live", 1_000_000, 1_000_000)],
+        vec![miner("rig1", "main", Some(1_000))],
+    );
+    let ever = ShareCounters {
+        valid: 40,
+        best: Difficulty::parse("5000000").unwrap().0,
+        ..Default::default()
+    };
+    s.workers = vec![("rig1".into(), ever)];
+    let html = render(&s, "", &view());
+    assert!(
+        html.contains("1.23M this session · 5M ever"),
+        "best shares shown"
+    );
+    assert!(html.contains("12 valid this session (40 since first start)"));
+}

@@ -100,7 +100,7 @@ fn counters_out(out: &mut String, c: &ShareCounters) {
     for n in c.counts() {
         let _ = write!(out, " {n}");
     }
-    let _ = write!(out, " {} {}", c.work_valid, c.work_accepted);
+    let _ = write!(out, " {} {} {}", c.work_valid, c.work_accepted, c.best);
 }
 
 fn counters_in<'a>(mut it: impl Iterator<Item = &'a str>) -> Option<ShareCounters> {
@@ -110,9 +110,12 @@ fn counters_in<'a>(mut it: impl Iterator<Item = &'a str>) -> Option<ShareCounter
     }
     let work_valid = it.next()?.parse().ok()?;
     let work_accepted = it.next()?.parse().ok()?;
-    it.next()
-        .is_none()
-        .then(|| ShareCounters::from_counts(counts, work_valid, work_accepted))
+    let mut c = ShareCounters::from_counts(counts, work_valid, work_accepted);
+    // The best share came later: files written before it have none.
+    if let Some(best) = it.next() {
+        c.best = best.parse().ok()?;
+    }
+    it.next().is_none().then_some(c)
 }
 
 /// Encode everything into the file's text.
@@ -255,6 +258,7 @@ mod tests {
             valid: 8,
             accepted: 3,
             work_valid: 1 << 70,
+            best: 12_345 << 32,
             ..ShareCounters::default()
         };
         let mut h = History::new();
@@ -281,6 +285,24 @@ mod tests {
         );
         let cfg = crate::ops::config::parse(json.as_bytes()).expect("config parses");
         crate::core::Core::new(cfg, 0)
+    }
+
+    #[test]
+    fn test_counters_best_share_round_trips_and_older_lines_have_none() {
+        let c = sample().workers[0].1.clone();
+        let mut line = String::new();
+        counters_out(&mut line, &c);
+        let back = counters_in(line.split_whitespace()).expect("parses");
+        assert_eq!(back.best, 12_345 << 32);
+        assert_eq!(back.counts(), c.counts());
+        // A line from before the best share was kept: twelve numbers.
+        let old: Vec<&str> = line.split_whitespace().collect();
+        let back = counters_in(old[..12].iter().copied()).expect("older line parses");
+        assert_eq!((back.best, back.valid), (0, 8));
+        assert!(
+            counters_in(line.split_whitespace().chain(["1"])).is_none(),
+            "too many"
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct ShareCounters {
     pub work_valid: u128,
     /// Sum of the pool difficulty of accepted shares.
     pub work_accepted: u128,
+    /// The best valid share: the difficulty its hash met, × 2^32 (0: none yet).
+    pub best: u64,
 }
 
 impl ShareCounters {
@@ -86,6 +88,7 @@ impl ShareCounters {
             lost,
             work_valid,
             work_accepted,
+            best: 0,
         }
     }
 
@@ -98,6 +101,11 @@ impl ShareCounters {
     pub fn add_valid(&mut self, d: Difficulty) {
         self.valid += 1;
         self.work_valid += d.0 as u128;
+    }
+
+    /// A valid share whose hash met difficulty `d`: the best so far?
+    pub fn note_best(&mut self, d: Difficulty) {
+        self.best = self.best.max(d.0);
     }
 
     pub fn add_accepted(&mut self, d: Difficulty) {

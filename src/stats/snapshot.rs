@@ -285,11 +285,12 @@ fn counters_json(s: &mut String, c: &ShareCounters) {
     }
     let _ = write!(
         s,
-        "\"work_valid\":{},\"work_accepted\":{},\"work_valid_diff1_shares\":{},\"work_accepted_diff1_shares\":{}}}",
+        "\"work_valid\":{},\"work_accepted\":{},\"work_valid_diff1_shares\":{},\"work_accepted_diff1_shares\":{},\"best_share\":{}}}",
         c.work_valid >> 32,
         c.work_accepted >> 32,
         Diff1Shares(c.work_valid),
-        Diff1Shares(c.work_accepted)
+        Diff1Shares(c.work_accepted),
+        Difficulty(c.best)
     );
 }
 
