@@ -301,3 +301,44 @@ mod tests {
         });
     }
 }
+
+/// Wakes every task waiting on it (single-threaded; no lock). A waiter registers, then the
+/// condition it waits for is re-checked by its caller after each wake, so a wake between the
+/// check and the registration is not lost: [`Notify::wait`] completes at the first
+/// notification after the call.
+#[derive(Default)]
+pub struct Notify {
+    wakers: RefCell<Vec<std::task::Waker>>,
+    generation: Cell<u64>,
+}
+
+impl Notify {
+    /// Wake every waiter.
+    pub fn notify_all(&self) {
+        self.generation.set(self.generation.get().wrapping_add(1));
+        for w in self.wakers.take() {
+            w.wake();
+        }
+    }
+
+    /// Tasks waiting now.
+    pub fn waiting(&self) -> usize {
+        self.wakers.borrow().len()
+    }
+
+    /// Complete at the next [`Notify::notify_all`].
+    pub async fn wait(&self) {
+        let start = self.generation.get();
+        futures_lite::future::poll_fn(|cx| {
+            if self.generation.get() != start {
+                return std::task::Poll::Ready(());
+            }
+            let mut w = self.wakers.borrow_mut();
+            if !w.iter().any(|x| x.will_wake(cx.waker())) {
+                w.push(cx.waker().clone());
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}

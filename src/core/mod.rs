@@ -427,6 +427,21 @@ impl Core {
         }
     }
 
+    /// May the runtime read miner `id`'s next message? Not while the pool it works for is
+    /// congested (too many of its shares await answers): the miner's own TCP buffer holds
+    /// the rest, so no share is read that the pool could not be asked about.
+    pub fn may_read(&self, id: MinerId) -> bool {
+        let pool = self.miner_index(id).and_then(|i| self.miners[i].pool);
+        pool.is_none_or(|p| !self.pools[p].congested)
+    }
+
+    /// Changes whenever a pool leaves congestion: the runtime then wakes the miners it holds.
+    pub fn releases(&self) -> u32 {
+        self.pools
+            .iter()
+            .fold(0u32, |a, p| a.wrapping_add(p.releases))
+    }
+
     fn miner_index(&self, id: MinerId) -> Option<usize> {
         self.miners.iter().position(|m| m.id == id)
     }

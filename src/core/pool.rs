@@ -13,8 +13,17 @@ use crate::work::job::{Job, JobOrigin, MAX_E1};
 use crate::work::Difficulty;
 use std::rc::Rc;
 
-/// Submits in flight per pool; older unanswered ones are counted lost when overwritten.
+/// Submits in flight per pool; older unanswered ones are counted lost when overwritten (which
+/// the backpressure below keeps from happening while the pool answers at all).
 pub const INFLIGHT: usize = 512;
+/// Submits awaiting answers at which a pool is congested: the miners working for it are not
+/// read ([`crate::core::Core::may_read`]) until it is down to [`UNCONGESTED`]. The gap to
+/// [`INFLIGHT`] holds one share from every miner that was read before it saw the congestion.
+pub const CONGESTED: usize = INFLIGHT - crate::MAX_MINERS;
+pub const UNCONGESTED: usize = CONGESTED * 3 / 4;
+/// A submit the pool has not answered in this long is counted lost: the pool is connected but
+/// does not answer (and would otherwise hold its miners back for ever).
+pub const ANSWER_TIMEOUT_MS: u64 = 60_000;
 /// First request id used for SV1 submits (smaller ids are the handshake). SV2 sequence
 /// numbers start at 1.
 pub const FIRST_SUBMIT_ID: u64 = 100;
@@ -99,6 +108,10 @@ pub struct Pool {
     inflight: Box<[Option<InFlight>]>,
     /// Occupied slots of `inflight`.
     waiting: usize,
+    /// At or past [`CONGESTED`] and not yet back to [`UNCONGESTED`].
+    pub congested: bool,
+    /// Times the pool left congestion (the runtime wakes the miners it held back).
+    pub releases: u32,
     pub failures: u32,
     pub last_error: heapless::String<160>,
     pub shares: ShareCounters,
@@ -145,6 +158,8 @@ impl Pool {
             next_id: FIRST_SUBMIT_ID,
             inflight: vec![None; INFLIGHT].into_boxed_slice(),
             waiting: 0,
+            congested: false,
+            releases: 0,
             failures: 0,
             last_error: heapless::String::new(),
             shares: ShareCounters::default(),
@@ -253,7 +268,40 @@ impl Pool {
         if old.is_none() {
             self.waiting += 1;
         }
+        if self.waiting >= CONGESTED && !self.congested {
+            self.congested = true;
+            log::info!(
+                "pool {}: {} shares await answers; holding its miners back until it answers",
+                self.cfg.name,
+                self.waiting
+            );
+        }
         old
+    }
+
+    /// After answers (or losses): leave congestion once down to [`UNCONGESTED`].
+    fn settle(&mut self) {
+        if self.congested && self.waiting <= UNCONGESTED {
+            self.congested = false;
+            self.releases = self.releases.wrapping_add(1);
+        }
+    }
+
+    /// Submits sent at or before `now - ANSWER_TIMEOUT_MS` and still unanswered: no longer
+    /// awaited (each at most once), handed to `f`.
+    pub fn expire(&mut self, now: u64, mut f: impl FnMut(InFlight)) {
+        if self.waiting == 0 {
+            return;
+        }
+        for slot in self.inflight.iter_mut() {
+            if slot.is_some_and(|s| now.saturating_sub(s.sent_ms) >= ANSWER_TIMEOUT_MS) {
+                if let Some(s) = slot.take() {
+                    self.waiting -= 1;
+                    f(s);
+                }
+            }
+        }
+        self.settle();
     }
 
     /// The submit with this id, if still awaiting an answer.
@@ -266,7 +314,9 @@ impl Pool {
         match slot {
             Some(f) if f.id == id => {
                 self.waiting -= 1;
-                slot.take()
+                let f = slot.take();
+                self.settle();
+                f
             }
             _ => None,
         }
@@ -314,6 +364,7 @@ impl Pool {
     /// Every submit still awaiting an answer (on connection loss: they are lost).
     pub fn drain_inflight(&mut self) -> impl Iterator<Item = InFlight> + '_ {
         self.waiting = 0;
+        self.settle();
         self.inflight.iter_mut().filter_map(|s| s.take())
     }
 

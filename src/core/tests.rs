@@ -871,3 +871,92 @@ fn test_miners_connect_and_leave_log_lines_read_plainly() {
         assert!(!has(debug_text), "{debug_text:?} in {lines:#?}");
     }
 }
+
+/// `n` distinct shares from miner `id` on job `job`; the ids the pool was sent.
+fn submit_shares(w: &mut World, id: MinerId, job: u32, from: u32, n: u32) -> Vec<u64> {
+    let mut sent = Vec::new();
+    for k in from..from + n {
+        let e2 = k.to_be_bytes();
+        w.miner_ev(
+            id,
+            Downstream::Submit {
+                req: "9",
+                share: share(job, &e2, 0x6500_0000, k),
+            },
+        );
+        for a in w.drain() {
+            if let Action::Pool(0, ToPool::Submit(s)) = a {
+                sent.push(s.id);
+            }
+        }
+    }
+    sent
+}
+
+#[test]
+fn test_live_pool_congested_holds_its_miners_until_it_answers_none_lost() {
+    use super::pool::{ANSWER_TIMEOUT_MS, CONGESTED, UNCONGESTED};
+    let mut w = World::one_pool();
+    w.pool_up(0, &[0xaa], 8);
+    let id = w.miner("127.0.0.1:9");
+    let (job, _, _) = notifies(&w.drain(), id)[0].clone();
+    // Up to the mark the miner is read; at it, held back.
+    let ids = submit_shares(&mut w, id, job, 0, CONGESTED as u32 - 1);
+    assert_eq!(
+        ids.len(),
+        CONGESTED - 1,
+        "every share met the tiny pool target"
+    );
+    assert!(w.core.may_read(id));
+    let releases = w.core.releases();
+    let ids = [ids, submit_shares(&mut w, id, job, 100_000, 1)].concat();
+    assert!(!w.core.may_read(id), "{CONGESTED} shares await answers");
+    // Answers bring it down; below the low mark the miner is read again.
+    let answered = CONGESTED - UNCONGESTED;
+    for &sid in &ids[..answered - 1] {
+        let v = Upstream::Verdict {
+            id: sid,
+            accepted: true,
+            reason: "",
+        };
+        w.pool(0, v);
+    }
+    assert!(!w.core.may_read(id), "hysteresis: not yet");
+    w.pool(
+        0,
+        Upstream::Verdict {
+            id: ids[answered - 1],
+            accepted: true,
+            reason: "",
+        },
+    );
+    assert!(w.core.may_read(id));
+    assert_ne!(
+        w.core.releases(),
+        releases,
+        "the runtime is told to wake held miners"
+    );
+    let p = &w.core.pools()[0];
+    assert_eq!((p.shares.accepted, p.shares.lost), (answered as u64, 0));
+
+    // A pool that stays connected but stops answering: its shares are lost after the answer
+    // timeout, and its miners are read again.
+    submit_shares(&mut w, id, job, 200_000, (CONGESTED - UNCONGESTED) as u32);
+    assert!(!w.core.may_read(id));
+    let t0 = w.now;
+    for step in 1..=ANSWER_TIMEOUT_MS / 10_000 {
+        // Jobs keep coming, so the pool is not closed for silence.
+        let j = Box::new(template(&format!("k{step}"), 1, false));
+        w.pool(0, Upstream::Job(j));
+        w.tick_to(t0 + step * 10_000);
+    }
+    assert!(w.core.may_read(id));
+    let p = &w.core.pools()[0];
+    let s = &p.shares;
+    assert_eq!(s.lost, CONGESTED as u64, "every unanswered share, once");
+    assert_eq!(
+        s.forwarded,
+        s.accepted + s.rejected + s.lost + p.inflight_count() as u64
+    );
+    assert_eq!(w.core.miners()[0].shares.lost, CONGESTED as u64);
+}

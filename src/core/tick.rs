@@ -4,7 +4,7 @@
 
 use super::assign::{job_for, local_difficulty, send_job};
 use super::miner::MinerState;
-use super::pool::PoolState;
+use super::pool::{PoolState, ANSWER_TIMEOUT_MS};
 use super::{
     Action, Core, ToMiner, ToPool, HANDSHAKE_TIMEOUT_MS, HASHRATE_REPORT_MS, KEEPALIVE_MS,
 };
@@ -18,6 +18,7 @@ impl Core {
             self.push(Action::SaveStats);
         }
         self.pool_timeouts(now);
+        self.answer_timeouts(now);
         self.resolve_deferred(Some(now));
         self.miner_housekeeping(now);
         if now.saturating_sub(self.last_report_ms) >= HASHRATE_REPORT_MS {
@@ -31,6 +32,29 @@ impl Core {
         }
         self.evaluate_split(now);
         self.reassign(now);
+    }
+
+    /// Shares a connected pool has not answered in [`ANSWER_TIMEOUT_MS`] are counted lost:
+    /// their slots are freed, so a pool that stops answering cannot hold its miners back.
+    fn answer_timeouts(&mut self, now: u64) {
+        for idx in 0..self.pools.len() {
+            let mut lost = Vec::new();
+            self.pools[idx].expire(now, |f| lost.push(f));
+            if lost.is_empty() {
+                continue;
+            }
+            let p = &mut self.pools[idx];
+            p.shares.lost += lost.len() as u64;
+            log::warn!(target: "share_lost",
+                "pool {}: {} in {} s; counted lost",
+                p.cfg.name,
+                crate::stats::count_of(lost.len(), "share unanswered"),
+                ANSWER_TIMEOUT_MS / 1000
+            );
+            for f in lost {
+                self.credit_miner(f.miner, |c| c.lost += 1);
+            }
+        }
     }
 
     fn pool_timeouts(&mut self, now: u64) {

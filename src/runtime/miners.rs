@@ -61,6 +61,9 @@ async fn serve(rt: Rc<Shared>, stream: TcpStream, addr: SocketAddr, id: MinerId,
         let mut session = Sv1Miner::new(addr);
         let mut reply = Vec::new();
         loop {
+            // Backpressure: not one more share while the pool cannot be asked about it.
+            rt.wait_to_read(|| heapless::Vec::from_slice(&[id]).unwrap_or_default())
+                .await;
             match reader.next_line(&mut rs).await {
                 Ok(Some(line)) => {
                     reply.clear();

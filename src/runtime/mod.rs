@@ -67,6 +67,10 @@ pub struct Shared {
     config_path: Option<PathBuf>,
     /// The SV2 miners' listener, for the page and the API.
     sv2: RefCell<Option<crate::stats::snapshot::Sv2Listener>>,
+    /// Miners held back while their pool is congested wait here; woken when a pool leaves
+    /// congestion ([`Core::releases`] changed) and at every tick.
+    released: crate::io::Notify,
+    last_releases: std::cell::Cell<u32>,
 }
 
 impl Shared {
@@ -82,6 +86,8 @@ impl Shared {
             start: Instant::now(),
             config_path,
             sv2: RefCell::new(None),
+            released: Default::default(),
+            last_releases: Default::default(),
         })
     }
 
@@ -95,7 +101,29 @@ impl Shared {
         let now = self.now_ms();
         let r = f(&mut self.core.borrow_mut(), now);
         self.flush();
+        if self.released.waiting() > 0 {
+            let releases = self.core.borrow().releases();
+            if releases != self.last_releases.replace(releases) {
+                self.released.notify_all();
+            }
+        }
         r
+    }
+
+    /// Wait until miner `id` may be read: its pool is not congested (see
+    /// [`Core::may_read`]). Ends when the pool answers, loses its connection, times its
+    /// answers out, or the miner moves to another pool.
+    pub(super) async fn wait_to_read(&self, ids: impl Fn() -> heapless::Vec<MinerId, 32>) {
+        loop {
+            let ready = {
+                let core = self.core.borrow();
+                ids().iter().all(|&id| core.may_read(id))
+            };
+            if ready {
+                return;
+            }
+            self.released.wait().await;
+        }
     }
 
     /// Write every pending action into its connection's outbox.
@@ -475,6 +503,8 @@ async fn serve(
                 }
             }
             r.with_core(|c, now| c.tick(now));
+            // Held miners re-check (a miner may have moved to another pool).
+            r.released.notify_all();
         }
     })
     .detach();

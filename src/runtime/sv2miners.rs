@@ -196,6 +196,10 @@ async fn serve(
         let mut payload = Vec::new();
         let mut reply = Vec::new();
         loop {
+            // Backpressure, as for SV1 miners: while any of this connection's pools cannot
+            // be asked about one more share, nothing more is read from it.
+            rt.wait_to_read(|| session.borrow().miners().collect())
+                .await;
             let h = match read_frame(
                 &mut rs,
                 &transport,

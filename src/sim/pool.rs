@@ -93,6 +93,9 @@ pub struct SimPoolStats {
     pub configures: u64,
     /// Submits read but left unanswered while `set_answer_submits(false)`.
     pub ignored_submits: u64,
+    /// Answers held back now (`set_hold_answers(true)`), and the most ever held at once.
+    pub held_answers: u64,
+    pub max_held_answers: u64,
 }
 
 enum Cmd {
@@ -101,6 +104,7 @@ enum Cmd {
     DropConnections,
     SetSilent(bool),
     SetAnswerSubmits(bool),
+    SetHoldAnswers(bool),
     SetRejectSubmits(bool),
     SetDown(bool),
 }
@@ -167,6 +171,12 @@ impl SimPool {
     /// With false, submits are read but never answered (a hung pool).
     pub fn set_answer_submits(&self, answer: bool) {
         self.send(Cmd::SetAnswerSubmits(answer));
+    }
+
+    /// With true, submits are judged at once but their answers held back (a slow pool);
+    /// false sends every held answer, in order.
+    pub fn set_hold_answers(&self, hold: bool) {
+        self.send(Cmd::SetHoldAnswers(hold));
     }
 
     /// With true, every submit is answered with a reject ("rejected for the test"), whatever
@@ -279,6 +289,9 @@ struct Pool<'ex> {
     silent: bool,
     answer_submits: bool,
     reject_submits: bool,
+    /// Answers held back (connection, line) while `hold_answers`.
+    hold_answers: bool,
+    held: Vec<(u64, String)>,
     /// Refusing connections (simulated outage).
     down: bool,
     /// Block of the last job sent to anyone.
@@ -330,6 +343,8 @@ async fn run_pool(
         next_block: None,
         silent: false,
         answer_submits: true,
+        hold_answers: false,
+        held: Vec::new(),
         reject_submits: false,
         down: false,
         sent_block: 1,
@@ -449,6 +464,15 @@ impl Pool<'_> {
                 }
             }
             Cmd::SetAnswerSubmits(a) => self.answer_submits = a,
+            Cmd::SetHoldAnswers(h) => {
+                self.hold_answers = h;
+                if !h {
+                    for (id, line) in std::mem::take(&mut self.held) {
+                        self.send(id, line.into());
+                    }
+                    self.stats().held_answers = 0;
+                }
+            }
             Cmd::SetRejectSubmits(r) => self.reject_submits = r,
             Cmd::SetDown(d) => {
                 self.down = d;
@@ -697,7 +721,7 @@ impl Pool<'_> {
                     } else {
                         self.submit(id, &params)
                     };
-                    Some(match verdict {
+                    let line = match verdict {
                         Ok(()) => ok_line(&req_id, Value::Bool(true)),
                         Err((code, reason)) => {
                             let mut st = self.stats();
@@ -705,7 +729,17 @@ impl Pool<'_> {
                             *st.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
                             err_line(&req_id, code, reason)
                         }
-                    })
+                    };
+                    if self.hold_answers {
+                        self.held.push((id, line));
+                        let n = self.held.len() as u64;
+                        let mut st = self.stats();
+                        st.held_answers = n;
+                        st.max_held_answers = st.max_held_answers.max(n);
+                        None
+                    } else {
+                        Some(line)
+                    }
                 }
             }
             _ => Some(err_line(&req_id, 20, "unknown method")),
