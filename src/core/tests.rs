@@ -960,3 +960,30 @@ fn test_live_pool_congested_holds_its_miners_until_it_answers_none_lost() {
     );
     assert_eq!(w.core.miners()[0].shares.lost, CONGESTED as u64);
 }
+
+#[test]
+fn test_live_pool_congested_miner_it_holds_back_is_not_closed_as_idle() {
+    use super::pool::CONGESTED;
+    let mut w = World::new(
+        r#"{"pools":[{"url":"stratum+tcp://127.0.0.1:1","user":"u"}],
+            "miners":{"start_difficulty":1e-10,"min_difficulty":1e-10,"idle_timeout_secs":30}}"#,
+    );
+    w.pool_up(0, &[0xaa], 8);
+    let id = w.miner("127.0.0.1:9");
+    let (job, _, _) = notifies(&w.drain(), id)[0].clone();
+    submit_shares(&mut w, id, job, 0, CONGESTED as u32);
+    assert!(!w.core.may_read(id));
+    w.drain();
+    // 50 s of silence from the miner: it is silent because hashmux is not reading it.
+    for step in 1..=5u64 {
+        let j = Box::new(template(&format!("k{step}"), 1, false));
+        w.pool(0, Upstream::Job(j));
+        w.tick_to(step * 10_000);
+    }
+    let closed = w
+        .drain()
+        .iter()
+        .any(|a| matches!(a, Action::Miner(m, ToMiner::Close) if *m == id));
+    assert!(!closed, "a held-back miner is not idle");
+    assert_eq!(w.core.miners().len(), 1);
+}

@@ -84,6 +84,11 @@ impl Core {
             if m.closing {
                 continue;
             }
+            // A miner held back by its congested pool is silent because we do not read it.
+            let held = m.pool.is_some_and(|p| self.pools[p].congested);
+            if held {
+                m.last_rx_ms = now;
+            }
             if now.saturating_sub(m.last_rx_ms) > idle_timeout {
                 log::info!(
                     "miner {}: nothing received for {} s; closing",
