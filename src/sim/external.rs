@@ -4,8 +4,9 @@
 //! `HASHMUX_BIN` names the binary and `HASHMUX_RUNNER` an optional emulator command line
 //! (e.g. `qemu-mipsel -cpu 24Kc`); [`ExternalProxy::from_env`] falls back to the given
 //! default binary run natively. The process is stopped (SIGTERM, then SIGKILL after 5 s) and
-//! reaped when the handle drops; its stderr goes to a file that is printed if a test is
-//! panicking, so a failure under emulation shows the proxy's own log. Only 127.0.0.1 is used.
+//! reaped when the handle drops; its log (info lines on stdout, warnings and errors on stderr)
+//! goes to one file that is printed if a test is panicking, so a failure under emulation shows
+//! the proxy's own log. Only 127.0.0.1 is used.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -89,7 +90,7 @@ impl ExternalProxy {
             .arg("--config")
             .arg(&config_path)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .map_err(|e| {
@@ -130,7 +131,7 @@ impl ExternalProxy {
         self.child.id()
     }
 
-    /// Everything the process wrote to stderr so far.
+    /// Everything the process logged so far (stdout and stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
