@@ -12,14 +12,20 @@ use std::time::Duration;
 const TOKEN: &str = "correct-horse-battery";
 
 fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    send_post(addr, path, "x", &auth, body)
+}
+
+/// One `POST` with `Host: host` and the `headers` lines (each ending in CRLF): the status code
+/// and the whole answer.
+fn send_post(addr: SocketAddr, path: &str, host: &str, headers: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -137,21 +143,8 @@ fn test_control_api_with_token_changes_split_weights_and_pools() {
 /// A form post as a browser sends it: `extra` headers (Origin, Sec-Fetch-Site) and a
 /// urlencoded body.
 fn post_form(addr: SocketAddr, path: &str, extra: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let host = addr.to_string();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    (
-        out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0),
-        out,
-    )
+    let headers = format!("{extra}Content-Type: application/x-www-form-urlencoded\r\n");
+    send_post(addr, path, &addr.to_string(), &headers, body)
 }
 
 #[test]

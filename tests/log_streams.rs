@@ -5,6 +5,15 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
+/// Everything `child` has written to stderr, read to its end.
+fn rest_of_stderr(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    err
+}
+
 /// What the binary wrote to stdout and stderr by the time it said it was listening for miners.
 fn run_until_listening(format: &str) -> (Vec<String>, String) {
     let dir = std::env::temp_dir().join(format!(
@@ -35,13 +44,7 @@ fn run_until_listening(format: &str) -> (Vec<String>, String) {
     loop {
         let mut line = String::new();
         if out.read_line(&mut line).unwrap() == 0 {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+            let err = rest_of_stderr(&mut child);
             panic!("stdout closed before the listening line; stdout {lines:?}, stderr {err}");
         }
         let done = line.contains("listening for miners");
@@ -52,13 +55,7 @@ fn run_until_listening(format: &str) -> (Vec<String>, String) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = rest_of_stderr(&mut child);
     let _ = std::fs::remove_dir_all(&dir);
     (lines, err)
 }

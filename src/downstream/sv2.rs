@@ -334,26 +334,20 @@ impl Sv2Miner {
                 }
                 Ok(self.open(out, ChannelKind::Extended, min_extranonce_size as usize, &o))
             }
-            (State::Ready, FromMiner::SubmitStandard(x)) => Ok(self.submit(
-                out,
-                x.channel_id,
-                x.sequence_number,
-                x.job_id,
-                None,
-                x.nonce,
-                x.ntime,
-                x.version,
-            )),
-            (State::Ready, FromMiner::SubmitExtended(x)) => Ok(self.submit(
-                out,
-                x.channel_id,
-                x.sequence_number,
-                x.job_id,
-                Some(x.extranonce),
-                x.nonce,
-                x.ntime,
-                x.version,
-            )),
+            (State::Ready, FromMiner::SubmitStandard(x)) => {
+                // The same fields; a standard channel's extranonce is the one hashmux fixed.
+                let x = server::SubmitExtended {
+                    channel_id: x.channel_id,
+                    sequence_number: x.sequence_number,
+                    job_id: x.job_id,
+                    nonce: x.nonce,
+                    ntime: x.ntime,
+                    version: x.version,
+                    extranonce: &[],
+                };
+                Ok(self.submit(out, &x, false))
+            }
+            (State::Ready, FromMiner::SubmitExtended(x)) => Ok(self.submit(out, &x, true)),
             (
                 State::Ready,
                 FromMiner::UpdateChannel {
@@ -488,18 +482,14 @@ impl Sv2Miner {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A share on channel `x.channel_id` (`extended`: its extranonce is the miner's).
     fn submit(
         &mut self,
         out: &mut Vec<u8>,
-        channel_id: u32,
-        seq: u32,
-        job: u32,
-        extranonce: Option<&[u8]>,
-        nonce: u32,
-        ntime: u32,
-        version: u32,
+        x: &server::SubmitExtended<'_>,
+        extended: bool,
     ) -> Option<Output> {
+        let (channel_id, seq) = (x.channel_id, x.sequence_number);
         let ch = self
             .channels
             .iter()
@@ -514,7 +504,7 @@ impl Sv2Miner {
             );
             return self.malformed(true);
         };
-        let ev = ch.submit(seq, job, extranonce, nonce, ntime, version)?;
+        let ev = ch.submit(x, extended)?;
         Some(Output::Core(ch.mid, ev))
     }
 

@@ -109,17 +109,12 @@ impl Channel {
         }
     }
 
-    /// A share on this open channel as the core's event (`extranonce`: the extended
-    /// channel's rolled bytes; a standard channel's are zeros).
-    pub fn submit(
-        &self,
-        seq: u32,
-        job: u32,
-        extranonce: Option<&[u8]>,
-        nonce: u32,
-        ntime: u32,
-        version: u32,
-    ) -> Option<Event> {
+    /// A share on this open channel as the core's event (`extended`: `x.extranonce` is the
+    /// bytes the miner rolled; a standard channel's are zeros).
+    pub fn submit(&self, x: &server::SubmitExtended<'_>, extended: bool) -> Option<Event> {
+        let extranonce = extended.then_some(x.extranonce);
+        let (seq, job, nonce, ntime, version) =
+            (x.sequence_number, x.job_id, x.nonce, x.ntime, x.version);
         let (_, e2_size) = self.sub?;
         let extranonce2 = match extranonce {
             Some(e) => heapless::Vec::from_slice(e).unwrap_or_default(),
