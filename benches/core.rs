@@ -3,6 +3,8 @@
 //! everything `cargo bench --bench scale` measures end to end (latencies against a bare relay,
 //! saturation, CPU per share, memory). The figure is the median of 7 runs; nothing is asserted.
 
+// Only `notify_line` of the shared bench pieces is used here.
+#[allow(dead_code)]
 mod common;
 use common::notify_line;
 

@@ -430,7 +430,12 @@ impl Core {
     /// May the runtime read miner `id`'s next message? Not while the pool it works for is
     /// congested (too many of its shares await answers): the miner's own TCP buffer holds
     /// the rest, so no share is read that the pool could not be asked about.
+    /// Checked before every line or frame a miner sends: with no pool congested (the usual
+    /// case) it answers without looking the miner up.
     pub fn may_read(&self, id: MinerId) -> bool {
+        if !self.pools.iter().any(|p| p.congested) {
+            return true;
+        }
         let pool = self.miner_index(id).and_then(|i| self.miners[i].pool);
         pool.is_none_or(|p| !self.pools[p].congested)
     }

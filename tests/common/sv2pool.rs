@@ -45,10 +45,10 @@ use conn::serve;
 use secp256k1::{Keypair, Secp256k1};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// `nbits` of every job (the difficulty-1 compact target).
 pub const POOL_NBITS: u32 = 0x1d00_ffff;
@@ -136,6 +136,18 @@ impl Sv2PoolStats {
     }
 }
 
+/// What a pool tells an observer ([`Sv2Pool::set_observer`]), with the wall-clock time it
+/// happened (comparable across processes on one machine).
+#[derive(Clone, Copy, Debug)]
+pub enum PoolEvent {
+    /// A job from [`Sv2Pool::push_job`] is about to be written to a channel.
+    JobSent { ntime: u32, at: SystemTime },
+    /// A `SubmitSharesExtended` was read (before it is checked).
+    Share { nonce: u32, at: SystemTime },
+}
+
+type Observer = Box<dyn Fn(PoolEvent) + Send>;
+
 struct Shared {
     cfg: Sv2PoolConfig,
     addr: SocketAddr,
@@ -151,6 +163,10 @@ struct Shared {
     /// Bumped by `change_extranonce_prefixes`: channels move to a new extranonce prefix.
     prefix_epoch: AtomicU64,
     next_prefix: AtomicU64,
+    /// Bumped by `push_job`: every channel gets a job with nTime `job_ntime`.
+    job_epoch: AtomicU64,
+    job_ntime: AtomicU32,
+    observer: Mutex<Option<Observer>>,
     listener: Mutex<Option<TcpListener>>,
     stats: Mutex<Sv2PoolStats>,
     streams: Mutex<Vec<(u64, TcpStream)>>,
@@ -160,6 +176,17 @@ struct Shared {
 impl Shared {
     fn stats(&self) -> std::sync::MutexGuard<'_, Sv2PoolStats> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn observe(&self, event: PoolEvent) {
+        if let Some(f) = self
+            .observer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            f(event);
+        }
     }
 
     fn shutdown_streams(&self) {
@@ -214,6 +241,9 @@ impl Sv2Pool {
             block_epoch: AtomicU64::new(0),
             prefix_epoch: AtomicU64::new(0),
             next_prefix: AtomicU64::new(1),
+            job_epoch: AtomicU64::new(0),
+            job_ntime: AtomicU32::new(0),
+            observer: Mutex::new(None),
             listener: Mutex::new(Some(listener)),
             stats: Mutex::new(Sv2PoolStats::default()),
             streams: Mutex::new(Vec::new()),
@@ -290,6 +320,22 @@ impl Sv2Pool {
     /// job active at once. Shares for the jobs sent earlier stay valid with the old prefix.
     pub fn change_extranonce_prefixes(&self) {
         self.shared.prefix_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every channel gets a new job, active at once, whose `min_ntime` is `ntime` (sent on the
+    /// connection's next turn, within one 50 ms poll).
+    pub fn push_job(&self, ntime: u32) {
+        self.shared.job_ntime.store(ntime, Ordering::SeqCst);
+        self.shared.job_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Call `f` on every [`PoolEvent`] (from the connections' threads).
+    pub fn set_observer(&self, f: impl Fn(PoolEvent) + Send + 'static) {
+        *self
+            .shared
+            .observer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
     }
 }
 

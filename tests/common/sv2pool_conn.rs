@@ -2,7 +2,7 @@
 //! `conn` module): the SRI Noise responder, `SetupConnection`, extended channels, jobs,
 //! prevhashes, extranonce prefixes, and the pool's own check of every `SubmitSharesExtended`.
 
-use super::{Shared, POOL_JOB_VERSION, POOL_NBITS};
+use super::{PoolEvent, Shared, POOL_JOB_VERSION, POOL_NBITS};
 use crate::sv2util::{
     block_header, le256_cmp, merkle_root, read_full, sha256d, unix_now, wait_readable, Frame, Rx,
     Tx, BIP320_VERSION_MASK, FRAME_DEADLINE, POLL, SV2_VERSION,
@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const MAX_JOBS_KEPT: usize = 256;
 const MAX_FUTURE_NTIME: u32 = 7200;
@@ -57,6 +57,8 @@ struct Channel {
     jobs: BTreeMap<u32, PoolJob>,
     block_epoch: u64,
     prefix_epoch: u64,
+    /// The pool's `job_epoch` this channel has had its pushed job for.
+    job_epoch: u64,
     prev_hash: [u8; 32],
     last_job: Instant,
     seen: HashSet<[u8; 32]>,
@@ -290,6 +292,7 @@ impl Conn<'_> {
             jobs: BTreeMap::new(),
             block_epoch: epoch,
             prefix_epoch: self.sh.prefix_epoch.load(Ordering::SeqCst),
+            job_epoch: self.sh.job_epoch.load(Ordering::SeqCst),
             prev_hash: prev_hash_for(epoch),
             last_job: Instant::now(),
             seen: HashSet::new(),
@@ -407,6 +410,7 @@ impl Conn<'_> {
     fn tick(&mut self, tx: &mut Tx) -> Result<(), String> {
         let epoch = self.sh.block_epoch.load(Ordering::SeqCst);
         let prefix_epoch = self.sh.prefix_epoch.load(Ordering::SeqCst);
+        let job_epoch = self.sh.job_epoch.load(Ordering::SeqCst);
         let interval = self.sh.cfg.job_interval_ms;
         let ids: Vec<u32> = self.channels.keys().copied().collect();
         for id in ids {
@@ -415,6 +419,14 @@ impl Conn<'_> {
                 self.send_prev_hash(tx, id, epoch)?;
             } else if ch.prefix_epoch != prefix_epoch {
                 self.send_extranonce_prefix(tx, id)?;
+            } else if ch.job_epoch != job_epoch {
+                let ntime = self.sh.job_ntime.load(Ordering::SeqCst);
+                self.channels.get_mut(&id).expect("channel").job_epoch = job_epoch;
+                self.sh.observe(PoolEvent::JobSent {
+                    ntime,
+                    at: SystemTime::now(),
+                });
+                self.send_job(tx, id, Some(ntime))?;
             } else if interval > 0 && ch.last_job.elapsed() >= Duration::from_millis(interval) {
                 self.send_job(tx, id, Some(unix_now()))?;
             }
@@ -423,6 +435,10 @@ impl Conn<'_> {
     }
 
     fn submit(&mut self, tx: &mut Tx, m: &SubmitSharesExtended) -> Result<(), String> {
+        self.sh.observe(PoolEvent::Share {
+            nonce: m.nonce,
+            at: SystemTime::now(),
+        });
         let extranonce = m.extranonce.as_bytes();
         self.sh
             .stats()
