@@ -27,7 +27,8 @@
 //! miners, p99 no worse) are printed with the figures.
 //!
 //! Environment: `HASHMUX_BENCH_MINERS` (default "1,16,64,256"), `HASHMUX_BENCH_SECS` (3),
-//! `HASHMUX_BENCH_ROUNDS` (30), `HASHMUX_TRANSLATOR` (a translator_sv2 binary to use as is),
+//! `HASHMUX_BENCH_ROUNDS` (notify rounds, 30: p99 of 30 is their maximum),
+//! `HASHMUX_BENCH_SUBMITS` (submit samples, 1000), `HASHMUX_TRANSLATOR` (a translator_sv2 binary to use as is),
 //! `HASHMUX_PEERS_SYSTEMS` (which of `translator,hashmux,relay` to run; default all).
 
 // Not every shared piece is used here (the scale bench uses them all).
@@ -407,7 +408,8 @@ fn main() {
     let secs = env_num("HASHMUX_BENCH_SECS", 3);
     let rounds = env_num("HASHMUX_BENCH_ROUNDS", 30) as usize;
     let launch = Launch::from_env(env!("CARGO_BIN_EXE_hashmux"));
-    let hashmux_size = std::fs::metadata(env!("CARGO_BIN_EXE_hashmux")).map_or(0, |m| m.len());
+    let hashmux_size = std::fs::metadata(&launch.bin).map_or(0, |m| m.len());
+    let submits = env_num("HASHMUX_BENCH_SUBMITS", 1000) as usize;
     let translator = if with("translator") {
         translator_bin()
     } else {
@@ -424,10 +426,9 @@ fn main() {
     let log_dir = target_dir().join("peers");
     let _ = std::fs::create_dir_all(&log_dir);
     println!(
-        "hashmux peers bench: {} vs translator_sv2 {TRANSLATOR_VERSION} vs a one-thread relay; {} cores visible; {rounds} notify rounds, {} submits, {secs} s saturation with {} in flight per miner",
+        "hashmux peers bench: {} vs translator_sv2 {TRANSLATOR_VERSION} vs a one-thread relay; {} cores visible; {rounds} notify rounds, {submits} submits, {secs} s saturation with {} in flight per miner",
         launch.describe(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        rounds * 4,
         common::measure::WINDOW,
     );
     println!("pool: SRI-based SV2 test pool (own process, difficulty 1e-10, checks every share); relay: SV1 bench pool");
@@ -450,6 +451,7 @@ fn main() {
             let run = Run {
                 pools: &pool,
                 rounds,
+                submits,
                 secs,
                 ntime0: unix_secs() + 1,
             };
@@ -458,17 +460,28 @@ fn main() {
         let mut measured = Vec::new();
         if let Ok(bin) = &translator {
             let log = log_dir.join(format!("translator-{nm}.log"));
-            let sys = start_translator(bin, &pool, &log);
-            let f = sv2_measure(&sys);
-            if f.rss_kb == 0 {
-                eprintln!("translator_sv2 is gone; its log is {}", log.display());
+            // A peer we do not control: its failure costs its row, not the run.
+            let row = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let sys = start_translator(bin, &pool, &log);
+                sv2_measure(&sys)
+            }));
+            match row {
+                Ok(f) => {
+                    if f.rss_kb == 0 {
+                        eprintln!("translator_sv2 is gone; its log is {}", log.display());
+                    }
+                    measured.push(Row {
+                        miners: nm,
+                        name: "translator",
+                        f,
+                        size: translator_size,
+                    });
+                }
+                Err(_) => println!(
+                    "{nm:>6} translator | failed (see the panic above); its log: {}",
+                    log.display()
+                ),
             }
-            measured.push(Row {
-                miners: nm,
-                name: "translator",
-                f,
-                size: translator_size,
-            });
         }
         if with("hashmux") {
             let sys = start_hashmux(&launch, &pool);
@@ -490,6 +503,7 @@ fn main() {
             let run = Run {
                 pools: &sv1_pools,
                 rounds,
+                submits,
                 secs,
                 ntime0: common::NTIME,
             };
@@ -544,6 +558,14 @@ fn print_row(r: &Row) {
         f.threads,
         r.size.map_or("-".into(), |s| s.to_string()),
     );
+    if let Some((now, peak)) = f.heap {
+        println!(
+            "       {} heap by its own count: {} KiB live, {} KiB peak",
+            r.name,
+            now / 1024,
+            peak / 1024
+        );
+    }
     if let Some(code) = &f.refusal {
         println!(
             "       {} refused {} shares to the miners; the last: {code}",

@@ -214,6 +214,7 @@ fn main() {
             let run = Run {
                 pools: &pools,
                 rounds,
+                submits: rounds * 4,
                 secs,
                 ntime0: NTIME,
             };

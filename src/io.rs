@@ -1,4 +1,4 @@
-//! Bounded connection I/O: a line reader with a fixed buffer and an outbox with a byte cap.
+//! Bounded connection I/O: a line reader with a capped buffer and an outbox with a byte cap.
 //!
 //! Invariants: a reader never holds more than its capacity (a longer line is an error that
 //! closes the connection); an outbox never holds more than its cap (overflow marks it closed,
@@ -25,9 +25,16 @@ impl fmt::Display for LineError {
     }
 }
 
-/// Reads `\n`-terminated lines into a fixed buffer. `\r` before `\n` is stripped.
+/// Bytes a line reader starts with: a share, a job or a login fits. A longer line grows the
+/// buffer (doubling, up to the reader's capacity) and it shrinks back once that line is gone,
+/// so hundreds of idle miners hold about 1 KB each, not their 4 KB worst case.
+const LINE_START: usize = 1024;
+
+/// Reads `\n`-terminated lines into a bounded buffer. `\r` before `\n` is stripped.
 pub struct LineReader {
-    buf: Box<[u8]>,
+    /// The buffer; its length is the room it has now (≤ `cap`).
+    buf: Vec<u8>,
+    cap: usize,
     start: usize,
     end: usize,
 }
@@ -35,7 +42,8 @@ pub struct LineReader {
 impl LineReader {
     pub fn new(capacity: usize) -> Self {
         LineReader {
-            buf: vec![0; capacity].into_boxed_slice(),
+            buf: vec![0; LINE_START.min(capacity)],
+            cap: capacity,
             start: 0,
             end: 0,
         }
@@ -47,6 +55,7 @@ impl LineReader {
         &mut self,
         r: &mut R,
     ) -> Result<Option<&[u8]>, LineError> {
+        self.shrink_after_long_line();
         let range = loop {
             if let Some(i) = self.buf[self.start..self.end]
                 .iter()
@@ -59,13 +68,13 @@ impl LineReader {
                 }
                 break s..e;
             }
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
+            self.compact();
             if self.end == self.buf.len() {
-                return Err(LineError::TooLong(self.buf.len()));
+                if self.buf.len() >= self.cap {
+                    return Err(LineError::TooLong(self.cap));
+                }
+                let room = (self.buf.len() * 2).min(self.cap);
+                self.buf.resize(room, 0);
             }
             let n = r
                 .read(&mut self.buf[self.end..])
@@ -77,6 +86,25 @@ impl LineReader {
             self.end += n;
         };
         Ok(Some(&self.buf[range]))
+    }
+
+    /// Move the unread bytes to the front.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// After a long line: back to [`LINE_START`] bytes once what is left fits in them.
+    fn shrink_after_long_line(&mut self) {
+        let small = LINE_START.min(self.cap);
+        if self.buf.len() > small && self.end - self.start <= small {
+            self.compact();
+            self.buf.truncate(small);
+            self.buf.shrink_to_fit();
+        }
     }
 
     /// Bytes buffered but not yet returned as a line (a half line from a stalled peer).
@@ -276,6 +304,38 @@ mod tests {
             assert!(matches!(
                 r.next_line(&mut src).await,
                 Err(LineError::TooLong(16))
+            ));
+        });
+    }
+
+    #[test]
+    fn test_line_reader_long_line_grows_to_cap_then_shrinks_back() {
+        smol::block_on(async {
+            let long = vec![b'x'; 3000];
+            let mut input = b"short\n".to_vec();
+            input.extend_from_slice(&long);
+            input.extend_from_slice(b"\nafter\n");
+            let mut src: &[u8] = &input;
+            let mut r = LineReader::new(4096);
+            assert_eq!(r.buf.len(), LINE_START);
+            assert_eq!(r.next_line(&mut src).await.unwrap(), Some(&b"short"[..]));
+            assert_eq!(r.next_line(&mut src).await.unwrap(), Some(&long[..]));
+            assert_eq!(r.buf.len(), 4096, "grew by doubling up to the cap");
+            assert_eq!(r.next_line(&mut src).await.unwrap(), Some(&b"after"[..]));
+            assert_eq!(r.buf.len(), LINE_START, "back to the start size");
+            assert_eq!(r.next_line(&mut src).await.unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn test_line_reader_line_over_grown_cap_is_error() {
+        smol::block_on(async {
+            let input = vec![b'y'; 5000];
+            let mut src: &[u8] = &input;
+            let mut r = LineReader::new(4096);
+            assert!(matches!(
+                r.next_line(&mut src).await,
+                Err(LineError::TooLong(4096))
             ));
         });
     }

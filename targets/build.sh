@@ -30,7 +30,7 @@ fi
 # panic=immediate-abort: a panic aborts at once, with no message or unwinding machinery
 # (procd restarts the daemon); it takes about a third off the binary.
 RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target_dir" \
-RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=shallow -Zunstable-options -Cpanic=immediate-abort" \
+RUSTFLAGS="--cfg chacha20_force_soft --cfg poly1305_force_soft -C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=shallow -Zunstable-options -Cpanic=immediate-abort" \
   cargo zigbuild --release --no-default-features --features "$features" -Zbuild-std=std,panic_abort --target "$triple" --bin hashmux
 
 bin="$target_dir/$triple/release/hashmux"

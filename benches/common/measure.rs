@@ -121,6 +121,14 @@ impl System {
         };
         Some((sum("miners", "valid"), sum("pools", "lost")))
     }
+
+    /// hashmux's live heap bytes and their peak, by its counting allocator (`/api/stats`).
+    pub fn heap(&self) -> Option<(u64, u64)> {
+        let System::Proxy(p) = self else { return None };
+        let (_, body) = p.http_get("/api/stats").ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        Some((v["heap_bytes"].as_u64()?, v["heap_peak_bytes"].as_u64()?))
+    }
 }
 
 impl Drop for System {
@@ -182,6 +190,8 @@ pub struct Figures {
     /// VmRSS split: private memory (heap, stacks) and file pages (binary, libraries).
     pub rss_anon_kb: u64,
     pub rss_file_kb: u64,
+    /// hashmux's heap (live, peak) in bytes, by its own count.
+    pub heap: Option<(u64, u64)>,
     /// The pools' verdicts on the shares of this row (accepted, rejected), where the pools
     /// check shares; read once the pools have stopped receiving.
     pub pool_verdicts: Option<(u64, u64)>,
@@ -195,8 +205,10 @@ pub fn pct(v: &mut [Duration], p: usize) -> Duration {
 /// One row's measurement plan.
 pub struct Run<'a> {
     pub pools: &'a dyn PoolSide,
-    /// Notify rounds (submit samples are 4×).
+    /// Notify rounds.
     pub rounds: usize,
+    /// Submit samples.
+    pub submits: usize,
     /// Saturation seconds.
     pub secs: u64,
     /// Round r of a run numbered from `round0` carries ntime `ntime0 + round0 + r + 1`.
@@ -235,9 +247,9 @@ impl Run<'_> {
         let arrivals = self.pools.arrivals();
         while arrivals.try_recv().is_ok() {}
         self.pools.set_timing(true);
-        let mut lat = Vec::with_capacity(self.rounds * 4);
+        let mut lat = Vec::with_capacity(self.submits);
         let mut line = Vec::new();
-        for k in 0..self.rounds * 4 {
+        for k in 0..self.submits {
             let m = &mut miners[k % n_miners];
             let nonce = 0x4000_0000 + k as u32;
             line.clear();
@@ -346,6 +358,7 @@ impl Run<'_> {
             }
         }
         f.validated = sys.validated();
+        f.heap = sys.heap();
         if let (Some(a), Some(b)) = (verdicts0, self.pools.verdicts()) {
             f.pool_verdicts = Some((b.0 - a.0, b.1 - a.1));
         }
