@@ -59,7 +59,8 @@ const TRANSLATOR_VERSION: &str = "0.6.0";
 // ---------------------------------------------------------------------------------------
 // The pool process: `--sv2-pool`. Prints `listening <addr> <authority key>`, then
 // `sent <ntime> <unix ns>` for each pushed job written, `share <nonce> <unix ns>` for each share
-// read while timing is on, and `stats <accepted> <rejected>` when they change (≤ every 10 ms).
+// read while timing is on, `timing on|off` once switched, and `stats <accepted> <rejected>` when
+// they change (≤ every 10 ms).
 // Reads `job <ntime>`, `timing on`, `timing off` on stdin; ends at EOF.
 
 fn unix_ns(t: SystemTime) -> u128 {
@@ -118,7 +119,11 @@ fn pool_main() {
                     stats.0.push_job(n);
                 }
             }
-            (Some("timing"), Some(on)) => timing.store(on == "on", Ordering::SeqCst),
+            (Some("timing"), Some(on)) => {
+                timing.store(on == "on", Ordering::SeqCst);
+                // The bench sends its timed share only after this: none goes unseen.
+                println!("timing {on}");
+            }
             _ => eprintln!("sv2 pool: unknown command {line:?}"),
         }
     }
@@ -137,6 +142,8 @@ struct Sv2PoolProcess {
     rejected: Arc<AtomicU64>,
     jobs: Mutex<mpsc::Receiver<(u32, Instant)>>,
     arrivals: mpsc::Receiver<(u32, Instant)>,
+    /// The pool's acknowledgements of `timing on|off`.
+    timing_acks: Mutex<mpsc::Receiver<bool>>,
 }
 
 /// The instant a wall-clock time read in another process corresponds to.
@@ -172,6 +179,7 @@ impl Sv2PoolProcess {
         );
         let (jobs_tx, jobs) = mpsc::channel();
         let (arrivals_tx, arrivals) = mpsc::channel();
+        let (acks_tx, timing_acks) = mpsc::channel();
         let (r, a, j) = (received.clone(), accepted.clone(), rejected.clone());
         std::thread::spawn(move || {
             for line in out.lines() {
@@ -184,6 +192,9 @@ impl Sv2PoolProcess {
                     }
                     Some(&"share") => {
                         let _ = arrivals_tx.send((num(1) as u32, instant_of(num(2))));
+                    }
+                    Some(&"timing") => {
+                        let _ = acks_tx.send(f.get(1) == Some(&"on"));
                     }
                     Some(&"stats") => {
                         a.store(num(1) as u64, Ordering::SeqCst);
@@ -204,6 +215,7 @@ impl Sv2PoolProcess {
             rejected,
             jobs: Mutex::new(jobs),
             arrivals,
+            timing_acks: Mutex::new(timing_acks),
         }
     }
 
@@ -233,8 +245,19 @@ impl PoolSide for Sv2PoolProcess {
         self.received.clone()
     }
 
+    /// Returns once the pool has switched (a share sent earlier could go unseen).
     fn set_timing(&self, on: bool) {
+        let acks = self.timing_acks.lock().unwrap();
+        while acks.try_recv().is_ok() {}
         self.command(if on { "timing on" } else { "timing off" });
+        loop {
+            let got = acks
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the pool acknowledges timing");
+            if got == on {
+                return;
+            }
+        }
     }
 
     fn arrivals(&self) -> &mpsc::Receiver<(u32, Instant)> {
