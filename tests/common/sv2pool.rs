@@ -6,7 +6,9 @@
 //! (mining protocol, version 2) and `OpenExtendedMiningChannel` (extended channels only), sends a
 //! future `NewExtendedMiningJob` activated by `SetNewPrevHash`, then a fresh job (active at once,
 //! `min_ntime` set) every `job_interval_ms`. On request it moves every channel to a new
-//! extranonce prefix (`SetExtranoncePrefix`, then a fresh job). It validates
+//! extranonce prefix (`SetExtranoncePrefix`, then a fresh job), or sends every channel a job
+//! with a given nTime ([`Sv2Pool::push_job`]); an observer ([`Sv2Pool::set_observer`]) hears
+//! when such a job is written and when each share is read (the peers bench times with these). It validates
 //! `SubmitSharesExtended` with its own sha256d code (coinbase = prefix ‖ extranonce_prefix ‖
 //! extranonce ‖ suffix, merkle fold, 80-byte header, hash ≤ channel target as 256-bit
 //! little-endian integers) and answers `SubmitShares.Success` per accepted share or

@@ -406,7 +406,8 @@ impl Conn<'_> {
     }
 
     /// Periodic work: new prevhash after [`Sv2Pool::new_block`], new extranonce prefix after
-    /// [`Sv2Pool::change_extranonce_prefixes`], follow-up jobs on the interval.
+    /// [`Sv2Pool::change_extranonce_prefixes`], a job after [`Sv2Pool::push_job`], follow-up
+    /// jobs on the interval.
     fn tick(&mut self, tx: &mut Tx) -> Result<(), String> {
         let epoch = self.sh.block_epoch.load(Ordering::SeqCst);
         let prefix_epoch = self.sh.prefix_epoch.load(Ordering::SeqCst);
