@@ -609,13 +609,21 @@ fn summary(rows: &[Row]) {
         let (h, t) = (&h.f, &t.f);
         let q = |a: f64, b: f64| a / b.max(1e-9);
         let d = |a: Duration, b: Duration| q(a.as_secs_f64(), b.as_secs_f64());
+        // CPU time comes in 10 ms ticks: a short, slow row may show none at all.
+        let cpu = if h.cpu_ms_per_1k > 0.0 && t.cpu_ms_per_1k > 0.0 {
+            format!(
+                "×{:.2} (translator {:.1}× more)",
+                q(h.cpu_ms_per_1k, t.cpu_ms_per_1k),
+                q(t.cpu_ms_per_1k, h.cpu_ms_per_1k)
+            )
+        } else {
+            "not measured (under one 10 ms tick)".to_string()
+        };
         println!(
-            "{m:>4} miners, hashmux / translator: RSS ×{:.3} (translator {:.1}× more; private memory {:.1}× more), CPU per share ×{:.2} (translator {:.1}× more), notify p99 ×{:.2}, submit p99 ×{:.2}, shares/s ×{:.2}",
+            "{m:>4} miners, hashmux / translator: RSS ×{:.3} (translator {:.1}× more; private memory {:.1}× more), CPU per share {cpu}, notify p99 ×{:.2}, submit p99 ×{:.2}, shares/s ×{:.2}",
             q(h.rss_kb as f64, t.rss_kb as f64),
             q(t.rss_kb as f64, h.rss_kb as f64),
             q(t.rss_anon_kb as f64, h.rss_anon_kb as f64),
-            q(h.cpu_ms_per_1k, t.cpu_ms_per_1k),
-            q(t.cpu_ms_per_1k, h.cpu_ms_per_1k),
             d(h.notify.1, t.notify.1),
             d(h.submit.1, t.submit.1),
             q(h.shares_per_s, t.shares_per_s),
