@@ -323,9 +323,12 @@ pub enum Refused {
 
 /// The proxy's state. See the module docs.
 pub struct Core {
-    cfg: Config,
-    /// Every slot exists from the start, so a reload can add pools without moving any.
-    pools: heapless::Vec<Pool, MAX_POOLS>,
+    /// Boxed, like `pools`: the core stays a small value, so building it and moving it into
+    /// the runtime does not copy tens of KB through the stack (its pages stay resident).
+    cfg: Box<Config>,
+    /// Every slot exists from the start (always `MAX_POOLS` of them), so a reload can add
+    /// pools without moving any.
+    pools: Box<[Pool]>,
     /// At most `min(miners.max, MAX_MINERS)` entries; a full table refuses newcomers.
     miners: Vec<Miner>,
     pid: Pid,
@@ -348,16 +351,16 @@ pub struct Core {
 impl Core {
     pub fn new(cfg: Config, now_ms: u64) -> Core {
         let split = cfg.split;
-        let mut pools = heapless::Vec::new();
+        let mut pools = Vec::with_capacity(MAX_POOLS);
         for (i, p) in cfg.pools.iter().enumerate() {
-            let _ = pools.push(Pool::new(i, p.clone()));
+            pools.push(Pool::new(i, p.clone()));
         }
         for i in cfg.pools.len()..MAX_POOLS {
-            let _ = pools.push(Pool::vacant(i));
+            pools.push(Pool::vacant(i));
         }
         Core {
-            cfg,
-            pools,
+            cfg: Box::new(cfg),
+            pools: pools.into_boxed_slice(),
             miners: Vec::new(),
             pid: Pid::new(split.pid(), now_ms),
             sched: Scheduler::new(split.sched(), now_ms),
