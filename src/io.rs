@@ -115,26 +115,45 @@ impl LineReader {
 
 /// Outgoing bytes for one connection, filled synchronously by whoever has something to say and
 /// drained by that connection's writer loop.
+///
+/// One task drains it, so one waker slot is its whole wake-up machinery (a channel would cost
+/// each connection an allocation of several hundred bytes and one more per wait).
 pub struct Outbox {
     buf: RefCell<Vec<u8>>,
     cap: usize,
     closed: Cell<bool>,
-    wake_tx: smol::channel::Sender<()>,
-    wake_rx: smol::channel::Receiver<()>,
+    /// The writer, while it waits for bytes or the close.
+    writer: Cell<Option<std::task::Waker>>,
     written: Cell<u64>,
 }
 
 impl Outbox {
     pub fn new(cap: usize) -> Self {
-        let (wake_tx, wake_rx) = smol::channel::bounded(1);
         Outbox {
             buf: RefCell::new(Vec::new()),
             cap,
             closed: Cell::new(false),
-            wake_tx,
-            wake_rx,
+            writer: Cell::new(None),
             written: Cell::new(0),
         }
+    }
+
+    fn wake_writer(&self) {
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+
+    /// Completes once there are bytes to write or the outbox is closed.
+    async fn ready(&self) {
+        futures_lite::future::poll_fn(|cx| {
+            if self.closed.get() || !self.buf.borrow().is_empty() {
+                return std::task::Poll::Ready(());
+            }
+            self.writer.set(Some(cx.waker().clone()));
+            std::task::Poll::Pending
+        })
+        .await
     }
 
     /// Append one or more lines with `f`. Returns false (and closes the outbox) if the cap is
@@ -152,14 +171,14 @@ impl Outbox {
             return false;
         }
         drop(b);
-        let _ = self.wake_tx.try_send(());
+        self.wake_writer();
         true
     }
 
     /// Stop the connection: the writer loop returns, which ends the connection task.
     pub fn close(&self) {
         self.closed.set(true);
-        let _ = self.wake_tx.try_send(());
+        self.wake_writer();
     }
 
     pub fn is_closed(&self) -> bool {
@@ -212,9 +231,7 @@ impl Outbox {
                 return Ok(());
             }
             if self.buf.borrow().is_empty() {
-                if self.wake_rx.recv().await.is_err() {
-                    return Ok(());
-                }
+                self.ready().await;
                 continue;
             }
             std::mem::swap(&mut spare, &mut *self.buf.borrow_mut());
