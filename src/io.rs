@@ -222,6 +222,7 @@ impl Outbox {
         let mut spare = Vec::new();
         let mut wire = Vec::new();
         loop {
+            self.ready().await;
             if self.closed.get() {
                 // Flush what was queued before the close (e.g. a final error line).
                 let last = std::mem::take(&mut *self.buf.borrow_mut());
@@ -229,10 +230,6 @@ impl Outbox {
                 let _ = w.write_all(out).await;
                 let _ = w.flush().await;
                 return Ok(());
-            }
-            if self.buf.borrow().is_empty() {
-                self.ready().await;
-                continue;
             }
             std::mem::swap(&mut spare, &mut *self.buf.borrow_mut());
             let out = sealed(&mut seal, &spare, &mut wire);

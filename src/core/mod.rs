@@ -351,16 +351,15 @@ pub struct Core {
 impl Core {
     pub fn new(cfg: Config, now_ms: u64) -> Core {
         let split = cfg.split;
-        let mut pools = Vec::with_capacity(MAX_POOLS);
-        for (i, p) in cfg.pools.iter().enumerate() {
-            pools.push(Pool::new(i, p.clone()));
-        }
-        for i in cfg.pools.len()..MAX_POOLS {
-            pools.push(Pool::vacant(i));
-        }
+        let pools = (0..MAX_POOLS)
+            .map(|i| match cfg.pools.get(i) {
+                Some(p) => Pool::new(i, p.clone()),
+                None => Pool::vacant(i),
+            })
+            .collect();
         Core {
             cfg: Box::new(cfg),
-            pools: pools.into_boxed_slice(),
+            pools,
             miners: Vec::new(),
             pid: Pid::new(split.pid(), now_ms),
             sched: Scheduler::new(split.sched(), now_ms),
